@@ -1,0 +1,1 @@
+"""Emissions-linked loan pricing service."""

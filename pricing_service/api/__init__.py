@@ -1,0 +1,1 @@
+"""gRPC adapters: servicers, converters, error mapping, interceptors, bootstrap."""

@@ -1,0 +1,1 @@
+"""The audit log: records, durable writer, Merkle tree, checkpoints, verify, replay."""

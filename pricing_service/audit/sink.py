@@ -1,0 +1,56 @@
+"""The seam every binding quote (and refused binding request) goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """What the API layer hands to the audit log for one binding request.
+
+    `request` and `response` are the protobuf JSON mapping (field names as in the
+    .proto, int64 as decimal strings) of CreateQuoteRequest and Quote, so that they
+    render to canonical sorted-key JSON with no binary float anywhere.
+    """
+
+    kind: str  # "quote" or "refusal"
+    request: Mapping[str, Any]
+    response: Mapping[str, Any] | None
+    error: Mapping[str, Any] | None  # {"code", "message", "reason", "field_violations"}
+    caller: str
+    policy_digest: str | None
+    time: str  # RFC 3339 UTC instant the request was received
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPosition:
+    """Where a record landed: its log, leaf index and RFC 6962 leaf hash (hex)."""
+
+    log_origin: str
+    sequence: int
+    leaf_hash: str
+
+
+class AuditUnavailableError(Exception):
+    """The log cannot take records now (disk full, permissions, I/O error)."""
+
+
+class AuditSink(Protocol):
+    """Accepts audit events; the returned future resolves once the record is durable.
+
+    The future fails with AuditUnavailableError when the record could not be written;
+    the caller must then refuse the quote.
+    """
+
+    def register_policy(self, digest: str, canonical: bytes) -> None:
+        """Make sure the policy version `digest` is archived beside the log."""
+
+    def submit(self, event: AuditEvent) -> Future[AuditPosition]:
+        """Queue `event`; resolves with its position after it is on disk."""
+
+    def close(self) -> None:
+        """Flush what is queued and release the log."""

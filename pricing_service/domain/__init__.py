@@ -1,0 +1,1 @@
+"""The pure pricing core: no I/O, no clock, no grpc, no logging."""

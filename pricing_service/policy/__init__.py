@@ -1,0 +1,1 @@
+"""Policy documents: load, validate, canonicalise, digest, effective dating."""
