@@ -1,0 +1,51 @@
+"""LPR fixings and the lookup of the fixing in force at an instant."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from pricing_service.domain.errors import NoFixingInForceError
+from pricing_service.domain.evidence import Tenor
+
+
+@dataclass(frozen=True, slots=True)
+class Fixing:
+    """One LPR publication: both tenors, in bp, and when it was published."""
+
+    published_at: datetime  # aware
+    lpr_1y_bp: Decimal
+    lpr_5y_bp: Decimal
+
+    def rate_bp(self, tenor: Tenor) -> Decimal:
+        """The fixing's rate for `tenor`, in bp."""
+        return self.lpr_1y_bp if tenor is Tenor.ONE_YEAR else self.lpr_5y_bp
+
+
+class FixingTable:
+    """Fixings ordered by publication; a fixing holds until the next is published."""
+
+    __slots__ = ("_fixings", "_instants")
+
+    def __init__(self, fixings: Sequence[Fixing]) -> None:
+        self._fixings = tuple(sorted(fixings, key=lambda f: f.published_at))
+        self._instants = [f.published_at for f in self._fixings]
+
+    @property
+    def fixings(self) -> tuple[Fixing, ...]:
+        """All fixings, oldest first."""
+        return self._fixings
+
+    def in_force(self, instant: datetime) -> Fixing:
+        """The latest fixing published at or before `instant`.
+
+        A fixing published at 09:00 on the 20th does not price a quote at 08:30
+        that day: the previous fixing still holds.
+        """
+        i = bisect.bisect_right(self._instants, instant)
+        if i == 0:
+            raise NoFixingInForceError(instant.isoformat())
+        return self._fixings[i - 1]
