@@ -80,7 +80,7 @@ def _hash_at(hashes: Sequence[bytes], i: int) -> bytes:
     The sequence may hold bytes, memoryviews or numpy rows; ``bytes()`` normalises them.
     An int element means a flat ``bytes`` blob was passed instead of a sequence of hashes
     (``bytes(int)`` would silently produce zeros), and a short element is typically a numpy
-    ``S32`` array, which strips trailing NUL bytes: both would give wrong roots silently.
+    ``S32`` element, which drops trailing NUL bytes: both would give wrong roots silently.
     """
     item = hashes[i]
     if isinstance(item, int):
@@ -88,12 +88,47 @@ def _hash_at(hashes: Sequence[bytes], i: int) -> bytes:
         raise TypeError(msg)
     h = bytes(item)
     if len(h) != HASH_SIZE:
-        msg = (
-            f"leaf hash at index {i} has {len(h)} bytes, want {HASH_SIZE}"
-            " (numpy 'S32' arrays drop trailing NUL bytes; use a (n, 32) uint8 view)"
-        )
+        msg = f"leaf hash at index {i} has {len(h)} bytes, want {HASH_SIZE}"
         raise ValueError(msg)
     return h
+
+
+class _LeafReader:
+    """Reads runs of leaf hashes from any sequence without copying it whole.
+
+    A C-contiguous buffer of 32-byte rows (numpy ``(n, 32)`` uint8 or ``S32`` arrays,
+    np.memmap views of a hash file) is read through one flat memoryview, a chunk at a
+    time: much faster than indexing row by row, and it sidesteps ``S32`` elements losing
+    their trailing NUL bytes. Anything else is indexed element by element.
+    """
+
+    __slots__ = ("_flat", "_seq")
+
+    def __init__(self, hashes: Sequence[bytes]) -> None:
+        self._seq = hashes
+        self._flat: memoryview | None = None
+        try:
+            view = memoryview(hashes)  # type: ignore[arg-type]
+        except TypeError:
+            return
+        rows_of_32 = (
+            view.ndim == 2 and view.itemsize == 1 and view.shape == (len(hashes), 32)
+        ) or (view.ndim == 1 and view.itemsize == HASH_SIZE)
+        if rows_of_32 and view.c_contiguous:
+            self._flat = view.cast("B")
+
+    def run(self, start: int, stop: int) -> list[bytes]:
+        """Leaf hashes ``start .. stop-1`` as a list of 32-byte ``bytes``."""
+        if self._flat is not None:
+            raw = self._flat[start * HASH_SIZE : stop * HASH_SIZE].tobytes()
+            return [raw[i : i + HASH_SIZE] for i in range(0, len(raw), HASH_SIZE)]
+        seq = self._seq
+        items = list(map(seq.__getitem__, range(start, stop)))
+        # Fast path for the common list-of-bytes case, checked with C-level maps; anything
+        # else (bytes subclasses, rows, wrong sizes) goes through the strict per-item path.
+        if set(map(type, items)) == {bytes} and set(map(len, items)) == {HASH_SIZE}:
+            return items
+        return [_hash_at(seq, i) for i in range(start, stop)]
 
 
 class CompactRange:
@@ -183,9 +218,9 @@ class CompactRange:
         return f"CompactRange(size={self._size})"
 
 
-def _perfect_root(hashes: Sequence[bytes], start: int, height: int) -> bytes:
+def _perfect_root(leaves: _LeafReader, start: int, height: int) -> bytes:
     """Root of the perfect subtree of ``2**height`` leaves starting at ``start``."""
-    level = [_hash_at(hashes, i) for i in range(start, start + (1 << height))]
+    level = leaves.run(start, start + (1 << height))
     prefix = _NODE_PREFIX
     while len(level) > 1:
         pairs = iter(level)
@@ -196,8 +231,8 @@ def _perfect_root(hashes: Sequence[bytes], start: int, height: int) -> bytes:
     return level[0]
 
 
-def _range_root(hashes: Sequence[bytes], start: int, end: int) -> bytes:
-    """MTH of ``hashes[start:end]`` as a standalone tree, without slicing ``hashes``.
+def _range_root(leaves: _LeafReader, start: int, end: int) -> bytes:
+    """MTH of leaves ``start .. end-1`` as a standalone tree, read a chunk at a time.
 
     Walks the range as a sequence of perfect subtrees of non-increasing height (chunks of
     ``2**_CHUNK_HEIGHT`` leaves, then the binary decomposition of the remainder) merged on a
@@ -218,11 +253,11 @@ def _range_root(hashes: Sequence[bytes], start: int, end: int) -> bytes:
     pos = start
     chunk = 1 << _CHUNK_HEIGHT
     while end - pos >= chunk:
-        push(_CHUNK_HEIGHT, _perfect_root(hashes, pos, _CHUNK_HEIGHT))
+        push(_CHUNK_HEIGHT, _perfect_root(leaves, pos, _CHUNK_HEIGHT))
         pos += chunk
     for height in range(_CHUNK_HEIGHT - 1, -1, -1):
         if (end - pos) >> height & 1:
-            push(height, _perfect_root(hashes, pos, height))
+            push(height, _perfect_root(leaves, pos, height))
             pos += 1 << height
     root = stack[-1][1]
     for _, h in reversed(stack[:-1]):
@@ -232,7 +267,7 @@ def _range_root(hashes: Sequence[bytes], start: int, end: int) -> bytes:
 
 def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
     """RFC 6962 MTH of a whole sequence of leaf hashes (EMPTY_ROOT for none)."""
-    return _range_root(hashes, 0, len(hashes))
+    return _range_root(_LeafReader(hashes), 0, len(hashes))
 
 
 def _check_tree_args(leaf_hashes: Sequence[bytes], size: int) -> None:
@@ -255,6 +290,7 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
         msg = f"leaf index {index!r} outside [0, {size})"
         raise ValueError(msg)
+    leaves = _LeafReader(leaf_hashes)
     path: list[bytes] = []
     lo, hi = 0, size
     # Descend from the root: at each split the subtree not containing the leaf is the
@@ -262,10 +298,10 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list
     while hi - lo > 1:
         k = _largest_pow2_below(hi - lo)
         if index < lo + k:
-            path.append(_range_root(leaf_hashes, lo + k, hi))
+            path.append(_range_root(leaves, lo + k, hi))
             hi = lo + k
         else:
-            path.append(_range_root(leaf_hashes, lo, lo + k))
+            path.append(_range_root(leaves, lo, lo + k))
             lo += k
     path.reverse()
     return path
@@ -289,20 +325,21 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int
         raise ValueError(msg)
     # Iterative SUBPROOF(m, D[lo:lo+n], complete): every step appends one hash *after* the
     # sub-proof, so hashes are collected top-down and reversed at the end.
+    leaves = _LeafReader(leaf_hashes)
     proof: list[bytes] = []
     lo, m, n = 0, old_size, new_size
     complete = True  # whether D[lo:lo+m] is the whole old tree (its root is known to the verifier)
     while m != n:
         k = _largest_pow2_below(n)
         if m <= k:
-            proof.append(_range_root(leaf_hashes, lo + k, lo + n))
+            proof.append(_range_root(leaves, lo + k, lo + n))
             n = k
         else:
-            proof.append(_range_root(leaf_hashes, lo, lo + k))
+            proof.append(_range_root(leaves, lo, lo + k))
             lo, m, n = lo + k, m - k, n - k
             complete = False
     if not complete:
-        proof.append(_range_root(leaf_hashes, lo, lo + m))
+        proof.append(_range_root(leaves, lo, lo + m))
     proof.reverse()
     return proof
 

@@ -1,0 +1,289 @@
+"""The quote service: idempotency, pricing, audit, storage; transport-free.
+
+Servicers (sync and aio) call it; replay calls `price_effective` directly so the
+audit replays exactly the code path that priced the quote.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ecoloan.pricing.v1 import pricing_service_pb2 as pb
+
+from pricing_service.api import convert
+from pricing_service.api.errors import error_record
+from pricing_service.audit.sink import (
+    AuditEvent,
+    AuditPosition,
+    AuditSink,
+    AuditUnavailableError,
+)
+from pricing_service.domain.engine import beijing_date, price
+from pricing_service.domain.errors import (
+    FieldViolation,
+    InvalidRequestError,
+    PricingError,
+    QuoteNotFoundError,
+    RequestIdReusedError,
+)
+from pricing_service.domain.policy import Policy
+from pricing_service.policy.store import PolicySet
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The server clock, UTC."""
+    return datetime.now(UTC)
+
+
+def effective_request(request: pb.CreateQuoteRequest, now: datetime) -> pb.CreateQuoteRequest:
+    """The request with its pricing instant made explicit (the server clock when unset)."""
+    effective = pb.CreateQuoteRequest()
+    effective.CopyFrom(request)
+    if not request.HasField("pricing_time"):
+        effective.pricing_time.CopyFrom(convert.to_timestamp(now))
+    return effective
+
+
+def price_effective(
+    effective: pb.CreateQuoteRequest, policies: PolicySet
+) -> tuple[pb.Quote, Policy]:
+    """Price an effective request under the policy in force at its instant."""
+    domain = convert.request_to_domain(effective)
+    policy = policies.in_force(beijing_date(domain.pricing_time))
+    priced = price(domain, policy)
+    quote_id = convert.quote_id_for(effective, policy.digest)
+    return convert.quote_to_pb(priced, quote_id=quote_id, request=effective), policy
+
+
+def position_pb(position: AuditPosition) -> pb.AuditPosition:
+    """An audit position as the API returns it."""
+    return pb.AuditPosition(
+        log_origin=position.log_origin, sequence=position.sequence, leaf_hash=position.leaf_hash
+    )
+
+
+@dataclass(slots=True)
+class _Stored:
+    fingerprint: str
+    response: pb.CreateQuoteResponse
+
+
+class PendingQuote:
+    """A priced quote (or refusal) waiting for its audit record to be durable."""
+
+    __slots__ = ("_finish", "future", "refusal")
+
+    def __init__(
+        self,
+        future: Future[AuditPosition],
+        finish: Callable[[AuditPosition], pb.CreateQuoteResponse],
+        refusal: PricingError | None = None,
+    ) -> None:
+        self.future = future
+        self._finish = finish
+        self.refusal = refusal
+
+    def finish(self, position: AuditPosition) -> pb.CreateQuoteResponse:
+        """Complete the reply once the record is on disk (raises for a refusal)."""
+        return self._finish(position)
+
+    def fail(self, exc: BaseException) -> BaseException:
+        """The error to reply with when the audit record could not be written.
+
+        A refused request keeps its own error: the caller must fix the request
+        either way, and a refusal never binds the bank to anything.
+        """
+        return self.refusal if self.refusal is not None else exc
+
+
+class QuoteService:
+    """Creates binding quotes and answers the read-only RPCs."""
+
+    def __init__(self, policies: PolicySet, sink: AuditSink, clock: Clock = utc_now) -> None:
+        self.policies = policies
+        self.sink = sink
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._by_request_id: dict[str, _Stored] = {}
+        self._in_flight: dict[str, Future[pb.CreateQuoteResponse]] = {}
+        self._quotes: dict[str, pb.CreateQuoteResponse] = {}
+        self._archived: set[str] = set()
+
+    # -- CreateQuote -------------------------------------------------------
+
+    def create_quote(self, request: pb.CreateQuoteRequest, caller: str) -> pb.CreateQuoteResponse:
+        """Price, log durably, then reply (blocking)."""
+        replay = self._idempotent(request)
+        if replay is not None:
+            return replay.result()
+        try:
+            pending = self.begin_create(request, caller)
+            try:
+                position = pending.future.result()
+            except AuditUnavailableError as exc:
+                raise pending.fail(exc) from None
+            return pending.finish(position)
+        except BaseException as exc:
+            self._release(request.request_id, exc)
+            raise
+
+    def _idempotent(self, request: pb.CreateQuoteRequest) -> Future[pb.CreateQuoteResponse] | None:
+        """A future of the stored answer for a retry, or None after reserving the id."""
+        rid = request.request_id
+        if not rid:
+            return None
+        fp = convert.fingerprint(request)
+        with self._lock:
+            stored = self._by_request_id.get(rid)
+            if stored is not None:
+                done: Future[pb.CreateQuoteResponse] = Future()
+                if stored.fingerprint != fp:
+                    done.set_exception(RequestIdReusedError(rid, stored.response.quote.quote_id))
+                else:
+                    done.set_result(stored.response)
+                return done
+            waiting = self._in_flight.get(rid)
+            if waiting is not None:
+                return waiting
+            self._in_flight[rid] = Future()
+        return None
+
+    def _release(self, rid: str, exc: BaseException | None) -> None:
+        if not rid:
+            return
+        with self._lock:
+            waiting = self._in_flight.pop(rid, None)
+        if waiting is not None and not waiting.done():
+            if exc is None:  # pragma: no cover - finish() resolves it
+                waiting.cancel()
+            else:
+                waiting.set_exception(exc)
+
+    def begin_create(self, request: pb.CreateQuoteRequest, caller: str) -> PendingQuote:
+        """Price the request and submit its audit record; the reply waits on the future."""
+        received = self.clock()
+        effective = effective_request(request, received)
+        event_time = received.isoformat().replace("+00:00", "Z")
+        request_json = convert.canonical_json(effective)
+        try:
+            quote, policy = price_effective(effective, self.policies)
+        except PricingError as exc:
+            digest = None
+            if not isinstance(exc, InvalidRequestError):
+                digest = self._policy_digest_at(effective)
+            refusal = AuditEvent(
+                kind="refusal",
+                request=request_json,
+                response=None,
+                error=error_record(exc),
+                caller=caller,
+                policy_digest=digest,
+                time=event_time,
+            )
+            future = self.sink.submit(refusal)
+            error = exc  # `exc` is unbound when the except block ends
+
+            def refuse(_: AuditPosition) -> pb.CreateQuoteResponse:
+                raise error
+
+            return PendingQuote(future, refuse, refusal=error)
+        self._archive(policy)
+        event = AuditEvent(
+            kind="quote",
+            request=request_json,
+            response=convert.canonical_json(quote),
+            error=None,
+            caller=caller,
+            policy_digest=policy.digest,
+            time=event_time,
+        )
+        future = self.sink.submit(event)
+
+        def finish(position: AuditPosition) -> pb.CreateQuoteResponse:
+            response = pb.CreateQuoteResponse(quote=quote, audit_position=position_pb(position))
+            self._remember(request, response)
+            return response
+
+        return PendingQuote(future, finish)
+
+    def _policy_digest_at(self, effective: pb.CreateQuoteRequest) -> str | None:
+        try:
+            when = convert.to_datetime(effective.pricing_time)
+            return self.policies.in_force(beijing_date(when)).digest
+        except (PricingError, ValueError, OverflowError, OSError):
+            return None
+
+    def _archive(self, policy: Policy) -> None:
+        if policy.digest in self._archived:
+            return
+        self.sink.register_policy(policy.digest, self.policies.canonical(policy.digest))
+        self._archived.add(policy.digest)
+
+    def _remember(self, request: pb.CreateQuoteRequest, response: pb.CreateQuoteResponse) -> None:
+        rid = request.request_id
+        with self._lock:
+            self._quotes[response.quote.quote_id] = response
+            if rid:
+                self._by_request_id[rid] = _Stored(convert.fingerprint(request), response)
+                waiting = self._in_flight.pop(rid, None)
+            else:
+                waiting = None
+        if waiting is not None:
+            waiting.set_result(response)
+
+    def remember_logged(
+        self, request: pb.CreateQuoteRequest, response: pb.CreateQuoteResponse
+    ) -> None:
+        """Index a quote read back from the audit log at start-up."""
+        self._remember(request, response)
+
+    def abandon(self, request: pb.CreateQuoteRequest, exc: BaseException) -> None:
+        """Release a reserved request_id after a failed attempt (aio path)."""
+        self._release(request.request_id, exc)
+
+    def retry_answer(self, request: pb.CreateQuoteRequest) -> Future[pb.CreateQuoteResponse] | None:
+        """For the aio path: the stored/in-flight answer of a retry, or None (id reserved)."""
+        return self._idempotent(request)
+
+    # -- read-only RPCs ----------------------------------------------------
+
+    def get_quote(self, quote_id: str) -> pb.GetQuoteResponse:
+        """A binding quote by id, with its audit position."""
+        if not convert.valid_quote_id(quote_id):
+            raise InvalidRequestError(
+                [FieldViolation("quote_id", "must look like q_ followed by 32 hex digits")]
+            )
+        with self._lock:
+            stored = self._quotes.get(quote_id)
+        if stored is None:
+            raise QuoteNotFoundError(quote_id)
+        return pb.GetQuoteResponse(quote=stored.quote, audit_position=stored.audit_position)
+
+    def _as_of(self, request: pb.ListProductsRequest | pb.DescribePolicyRequest) -> datetime:
+        if not request.HasField("as_of"):
+            return self.clock()
+        try:
+            return convert.to_datetime(request.as_of)
+        except (ValueError, OverflowError, OSError) as exc:
+            raise InvalidRequestError([FieldViolation("as_of", "not a valid timestamp")]) from exc
+
+    def list_products(self, request: pb.ListProductsRequest) -> pb.ListProductsResponse:
+        """The products of the policy in force, with the evidence each needs."""
+        policy = self.policies.in_force(beijing_date(self._as_of(request)))
+        return pb.ListProductsResponse(
+            products=[convert.product_to_pb(p) for p in policy.products.values()],
+            policy_version=policy.version,
+            policy_digest=policy.digest,
+        )
+
+    def describe_policy(self, request: pb.DescribePolicyRequest) -> pb.DescribePolicyResponse:
+        """The policy in force and its fixings in force."""
+        as_of = self._as_of(request)
+        policy = self.policies.in_force(beijing_date(as_of))
+        return convert.policy_to_pb(policy, as_of)

@@ -1,0 +1,168 @@
+"""Thin gRPC servicers: parse, call the quote service, map errors. Sync and aio."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import structlog
+from ecoloan.pricing.v1 import pricing_service_pb2 as pb
+from ecoloan.pricing.v1 import pricing_service_pb2_grpc as pb_grpc
+
+from pricing_service.api.errors import status_for
+from pricing_service.api.proofs import ProofSource
+from pricing_service.api.quoting import QuoteService
+from pricing_service.audit.sink import AuditUnavailableError
+
+if TYPE_CHECKING:
+    SyncContext = grpc.ServicerContext
+    AioContext = grpc.aio.ServicerContext[Any, Any]
+
+log = structlog.get_logger("pricing_service.api")
+
+
+def caller_of(context: SyncContext | AioContext) -> str:
+    """Who called: the mTLS client certificate's subject when there is one, else the peer."""
+    auth = context.auth_context()
+    names = list(auth.get("x509_common_name") or auth.get("x509_subject_alternative_name") or [])
+    peer = context.peer()
+    if names and isinstance(names[0], bytes):
+        return f"{names[0].decode()}@{peer}"
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-caller-id" and isinstance(value, str):
+            return f"{value[:64]}@{peer}"
+    return f"anonymous@{peer}"
+
+
+def _abort(context: SyncContext, exc: BaseException) -> None:
+    status = status_for(exc)
+    if status.code is grpc.StatusCode.INTERNAL:
+        log.exception("unexpected_error")
+    context.abort_with_status(status)
+
+
+class PricingServicer(pb_grpc.PricingServiceServicer):
+    """The sync servicer: each handler blocks its pool thread until the audit write."""
+
+    def __init__(self, service: QuoteService, proofs: ProofSource) -> None:
+        self.service = service
+        self.proofs = proofs
+
+    def CreateQuote(
+        self, request: pb.CreateQuoteRequest, context: SyncContext
+    ) -> pb.CreateQuoteResponse:
+        try:
+            response = self.service.create_quote(request, caller_of(context))
+        except Exception as exc:
+            _abort(context, exc)
+            raise  # pragma: no cover - abort raised already
+        structlog.contextvars.bind_contextvars(
+            quote_id=response.quote.quote_id, annual_rate=response.quote.annual_rate
+        )
+        return response
+
+    def GetQuote(self, request: pb.GetQuoteRequest, context: SyncContext) -> pb.GetQuoteResponse:
+        try:
+            return self.service.get_quote(request.quote_id)
+        except Exception as exc:
+            _abort(context, exc)
+            raise  # pragma: no cover
+
+    def ListProducts(
+        self, request: pb.ListProductsRequest, context: SyncContext
+    ) -> pb.ListProductsResponse:
+        try:
+            return self.service.list_products(request)
+        except Exception as exc:
+            _abort(context, exc)
+            raise  # pragma: no cover
+
+    def DescribePolicy(
+        self, request: pb.DescribePolicyRequest, context: SyncContext
+    ) -> pb.DescribePolicyResponse:
+        try:
+            return self.service.describe_policy(request)
+        except Exception as exc:
+            _abort(context, exc)
+            raise  # pragma: no cover
+
+    def GetQuoteProof(
+        self, request: pb.GetQuoteProofRequest, context: SyncContext
+    ) -> pb.GetQuoteProofResponse:
+        try:
+            return self.proofs.quote_proof(request.quote_id)
+        except Exception as exc:
+            _abort(context, exc)
+            raise  # pragma: no cover
+
+
+class AioPricingServicer(pb_grpc.PricingServiceServicer):
+    """The grpc.aio servicer: pricing runs on the loop, the audit wait is awaited."""
+
+    def __init__(self, service: QuoteService, proofs: ProofSource) -> None:
+        self.service = service
+        self.proofs = proofs
+
+    async def _fail(self, context: AioContext, exc: BaseException) -> None:
+        status = status_for(exc)
+        if status.code is grpc.StatusCode.INTERNAL:
+            log.exception("unexpected_error")
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+    async def CreateQuote(
+        self, request: pb.CreateQuoteRequest, context: AioContext
+    ) -> pb.CreateQuoteResponse:
+        try:
+            retry = self.service.retry_answer(request)
+            if retry is not None:
+                return await asyncio.wrap_future(retry)
+            try:
+                pending = self.service.begin_create(request, caller_of(context))
+                try:
+                    position = await asyncio.wrap_future(pending.future)
+                except AuditUnavailableError as exc:
+                    raise pending.fail(exc) from None
+                return pending.finish(position)
+            except BaseException as exc:
+                self.service.abandon(request, exc)
+                raise
+        except Exception as exc:
+            await self._fail(context, exc)
+            raise  # pragma: no cover
+
+    async def GetQuote(
+        self, request: pb.GetQuoteRequest, context: AioContext
+    ) -> pb.GetQuoteResponse:
+        try:
+            return self.service.get_quote(request.quote_id)
+        except Exception as exc:
+            await self._fail(context, exc)
+            raise  # pragma: no cover
+
+    async def ListProducts(
+        self, request: pb.ListProductsRequest, context: AioContext
+    ) -> pb.ListProductsResponse:
+        try:
+            return self.service.list_products(request)
+        except Exception as exc:
+            await self._fail(context, exc)
+            raise  # pragma: no cover
+
+    async def DescribePolicy(
+        self, request: pb.DescribePolicyRequest, context: AioContext
+    ) -> pb.DescribePolicyResponse:
+        try:
+            return self.service.describe_policy(request)
+        except Exception as exc:
+            await self._fail(context, exc)
+            raise  # pragma: no cover
+
+    async def GetQuoteProof(
+        self, request: pb.GetQuoteProofRequest, context: AioContext
+    ) -> pb.GetQuoteProofResponse:
+        try:
+            return self.proofs.quote_proof(request.quote_id)
+        except Exception as exc:
+            await self._fail(context, exc)
+            raise  # pragma: no cover

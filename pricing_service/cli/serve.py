@@ -1,0 +1,125 @@
+"""`pricing-service serve` and `pricing-service healthcheck`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pricing_service.bootstrap import build_components, start_aio_server, start_sync_server
+from pricing_service.config import ServiceConfig, load_config
+from pricing_service.domain.errors import PolicyError
+from pricing_service.logging import configure_logging
+
+
+def _serve_sync(config: ServiceConfig) -> int:
+    log = structlog.get_logger("pricing_service")
+    running = start_sync_server(build_components(config))
+    stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    policy = running.components.policies.versions[-1]
+    log.info(
+        "serving",
+        address=config.listen,
+        port=running.port,
+        mode="sync",
+        policy_version=policy.version,
+        policy_digest=policy.digest,
+        audit_dir=str(config.audit_dir),
+    )
+    stop.wait()
+    log.info("draining", signal=received[0], grace_seconds=config.grace_seconds)
+    running.stop()
+    log.info("stopped")
+    return 0
+
+
+async def _serve_aio(config: ServiceConfig) -> int:
+    log = structlog.get_logger("pricing_service")
+    running = await start_aio_server(build_components(config))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("serving", address=config.listen, port=running.port, mode="aio")
+    await stop.wait()
+    log.info("draining", grace_seconds=config.grace_seconds)
+    await running.stop()
+    log.info("stopped")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Start the server and block until SIGTERM/SIGINT; exit 0 after draining."""
+    try:
+        config = load_config(
+            args.config,
+            listen=args.listen,
+            audit_dir=args.audit_dir,
+            policy_paths=args.policy or None,
+            server_mode=args.mode,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"pricing-service: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_format, config.log_level)
+    try:
+        if config.server_mode == "aio":
+            return asyncio.run(_serve_aio(config))
+        return _serve_sync(config)
+    except PolicyError as exc:
+        print(f"pricing-service: {exc}", file=sys.stderr)
+        return 2
+
+
+def healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 iff the server's health service reports SERVING for `--service`."""
+    try:
+        with grpc.insecure_channel(args.target) as channel:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            )
+    except grpc.RpcError as exc:
+        print(f"unhealthy: {exc.code().name}", file=sys.stderr)
+        return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    print(status)
+    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `pricing-service`."""
+    parser = argparse.ArgumentParser(prog="pricing-service", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="start the gRPC server")
+    p.add_argument("--config", type=Path, help="TOML config file (also env PRICING_CONFIG)")
+    p.add_argument("--listen", help="host:port (env PRICING_LISTEN; default 127.0.0.1:50051)")
+    p.add_argument("--audit-dir", type=Path, help="audit log directory (env PRICING_AUDIT_DIR)")
+    p.add_argument("--policy", type=Path, action="append", help="policy file or directory")
+    p.add_argument("--mode", choices=["sync", "aio"], help="server flavour (default sync)")
+    p.set_defaults(func=serve)
+    h = sub.add_parser("healthcheck", help="check a server's gRPC health")
+    h.add_argument("--target", default="127.0.0.1:50051")
+    h.add_argument("--service", default="")
+    h.add_argument("--timeout", type=float, default=3.0)
+    h.set_defaults(func=healthcheck)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

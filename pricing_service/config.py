@@ -1,0 +1,113 @@
+"""Service configuration: one frozen dataclass, loaded once from a TOML file and env."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "PRICING_"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """Every setting of the server; env PRICING_<NAME> overrides the file's `name`."""
+
+    listen: str = "127.0.0.1:50051"
+    """host:port to serve on; loopback by default, 0.0.0.0:50051 in the container."""
+    policy_paths: tuple[Path, ...] = ()
+    """Policy files or directories of *.toml; empty means the shipped default policy."""
+    audit_dir: Path = Path("var/audit")
+    """Directory of the audit log (segments, checkpoints, policy archive, keys)."""
+    audit_fsync: bool = True
+    """fdatasync each group-commit batch before replying. False is UNSAFE: an OS crash
+    can lose acknowledged quotes."""
+    audit_origin: str = "ecoloan.example/pricing-audit/replica-1"
+    """The log's origin line in checkpoints: unique per replica."""
+    audit_signer_key: Path | None = None
+    """Ed25519 signer key (note format); generated in audit_dir on first start if unset."""
+    audit_segment_max_bytes: int = 64 * 1024 * 1024
+    """Rotate a segment once it reaches this size."""
+    audit_checkpoint_interval_ms: int = 0
+    """Sign a checkpoint at most this often (0: after every batch)."""
+    audit_enabled: bool = True
+    """False only for benchmarks: quotes are then NOT logged (never in production)."""
+    server_mode: str = "sync"
+    """"sync" (thread pool) or "aio" (grpc.aio); measured in bench/, sync is the default."""
+    max_workers: int = 32
+    """Threads of the sync server's pool."""
+    so_reuseport: bool = False
+    """Let several processes share the port (grpcio's default is on; ours is off)."""
+    grace_seconds: float = 10.0
+    """How long in-flight RPCs may finish after SIGTERM/SIGINT."""
+    tls_cert: Path | None = None
+    """PEM server certificate chain; with tls_key, serve TLS."""
+    tls_key: Path | None = None
+    """PEM server private key."""
+    tls_client_ca: Path | None = None
+    """PEM CA bundle; when set, clients must present a certificate (mTLS)."""
+    log_format: str = "auto"
+    """"json", "console" or "auto" (JSON unless stderr is a terminal)."""
+    log_level: str = "info"
+    """debug, info, warning or error."""
+    policy_watch: bool = field(default=False)
+    """Reserved for hot reload; policy changes need a restart in this version."""
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    text = str(kind)
+    if "tuple[Path" in text:
+        if isinstance(value, str):
+            value = [v for v in value.split(os.pathsep) if v]
+        return tuple(Path(v) for v in value)
+    if "Path" in text:
+        return Path(value) if value not in (None, "") else None
+    if text in ("bool", "<class 'bool'>"):
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name}: not a boolean: {value!r}")
+    if text in ("int", "<class 'int'>"):
+        return int(value)
+    if text in ("float", "<class 'float'>"):
+        return float(value)
+    return str(value)
+
+
+def load_config(
+    path: Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any
+) -> ServiceConfig:
+    """Defaults, then the TOML file (`[service]` table or top level), then env, then overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    file_path = path or (
+        Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None
+    )
+    fields = {f.name: f for f in dataclasses.fields(ServiceConfig)}
+    if file_path is not None:
+        doc = tomllib.loads(file_path.read_text())
+        table = doc.get("service", doc)
+        unknown = sorted(set(table) - set(fields))
+        if unknown:
+            raise ValueError(f"{file_path}: unknown settings {', '.join(unknown)}")
+        for name, value in table.items():
+            values[name] = _coerce(name, fields[name].type, value)
+    for name, f in fields.items():
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(name, f.type, raw)
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _coerce(name, fields[name].type, value)
+    config = ServiceConfig(**values)
+    if config.server_mode not in ("sync", "aio"):
+        raise ValueError(f"server_mode must be 'sync' or 'aio', got {config.server_mode!r}")
+    return config
