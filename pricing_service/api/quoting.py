@@ -31,6 +31,7 @@ from pricing_service.domain.errors import (
     RequestIdReusedError,
 )
 from pricing_service.domain.policy import Policy
+from pricing_service.domain.request import QuoteRequest
 from pricing_service.policy.store import PolicySet
 
 Clock = Callable[[], datetime]
@@ -56,9 +57,18 @@ def price_effective(
     """Price an effective request under the policy in force at its instant."""
     domain = convert.request_to_domain(effective)
     policy = policies.in_force(beijing_date(domain.pricing_time))
+    return _priced(effective, domain, policy), policy
+
+
+def price_under(effective: pb.CreateQuoteRequest, policy: Policy) -> pb.Quote:
+    """Price an effective request under one given policy version (replay)."""
+    return _priced(effective, convert.request_to_domain(effective), policy)
+
+
+def _priced(effective: pb.CreateQuoteRequest, domain: QuoteRequest, policy: Policy) -> pb.Quote:
     priced = price(domain, policy)
     quote_id = convert.quote_id_for(effective, policy.digest)
-    return convert.quote_to_pb(priced, quote_id=quote_id, request=effective), policy
+    return convert.quote_to_pb(priced, quote_id=quote_id, request=effective)
 
 
 def position_pb(position: AuditPosition) -> pb.AuditPosition:
@@ -174,9 +184,8 @@ class QuoteService:
         try:
             quote, policy = price_effective(effective, self.policies)
         except PricingError as exc:
-            digest = None
-            if not isinstance(exc, InvalidRequestError):
-                digest = self._policy_digest_at(effective)
+            # Recorded whenever a policy was in force, so replay can re-check the refusal.
+            digest = self._policy_digest_at(effective)
             refusal = AuditEvent(
                 kind="refusal",
                 request=request_json,

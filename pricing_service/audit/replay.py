@@ -1,0 +1,267 @@
+"""Replay: re-price every logged request under its recorded policy and diff the results.
+
+A pure function of the log and its policy archive: no running service, no
+current configuration. Quotes must come out identical field by field; refusals
+must be refused again with the same status, reason and field violations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ecoloan.pricing.v1 import pricing_service_pb2 as pb
+from google.protobuf import json_format
+
+from pricing_service.api import convert
+from pricing_service.api.errors import error_record
+from pricing_service.api.quoting import price_under
+from pricing_service.domain.errors import PricingError
+from pricing_service.domain.policy import Policy
+from pricing_service.policy.store import load_policy_bytes
+
+MAX_DIFFS_PER_RECORD = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One field whose replayed value differs from the recorded one."""
+
+    seq: int
+    segment: str
+    line: int
+    quote_id: str
+    field: str
+    recorded: Any
+    replayed: Any
+
+
+@dataclass(slots=True)
+class ReplayFilter:
+    """Which records to replay: by Beijing pricing date, product and borrower."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    product: str | None = None
+    borrower: str | None = None
+
+    def selects(self, request: Mapping[str, Any], response: Mapping[str, Any] | None) -> bool:
+        """Whether a record's request (and response) falls in the selection."""
+        if self.product is not None and request.get("product_id") != self.product:
+            return False
+        if self.borrower is not None and request.get("borrower_id") != self.borrower:
+            return False
+        if self.date_from is None and self.date_to is None:
+            return True
+        day = _pricing_date(request, response)
+        if day is None:
+            return False
+        if self.date_from is not None and day < self.date_from:
+            return False
+        return self.date_to is None or day <= self.date_to
+
+
+def _pricing_date(request: Mapping[str, Any], response: Mapping[str, Any] | None) -> date | None:
+    if response is not None and "pricing_date" in response:
+        return date.fromisoformat(response["pricing_date"])
+    stamp = request.get("pricing_time")
+    if not isinstance(stamp, str):
+        return None
+    from pricing_service.domain.engine import beijing_date  # noqa: PLC0415
+
+    ts = pb.CreateQuoteRequest().pricing_time
+    try:
+        ts.FromJsonString(stamp)
+        return beijing_date(convert.to_datetime(ts))
+    except ValueError:
+        return None
+
+
+@dataclass(slots=True)
+class ReplayReport:
+    """Counts and every difference found."""
+
+    records: int = 0
+    selected: int = 0
+    quotes: int = 0
+    refusals: int = 0
+    matched: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    policies: set[str] = field(default_factory=set)
+
+    @property
+    def mismatched_records(self) -> int:
+        """How many records had at least one difference."""
+        return len({d.seq for d in self.differences})
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return {
+            "records": self.records,
+            "selected": self.selected,
+            "quotes": self.quotes,
+            "refusals": self.refusals,
+            "matched": self.matched,
+            "mismatched_records": self.mismatched_records,
+            "policies": sorted(self.policies),
+            "differences": [
+                {
+                    "seq": d.seq,
+                    "segment": d.segment,
+                    "line": d.line,
+                    "quote_id": d.quote_id,
+                    "field": d.field,
+                    "recorded": d.recorded,
+                    "replayed": d.replayed,
+                }
+                for d in self.differences
+            ],
+        }
+
+
+def diff_fields(recorded: Any, replayed: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """Leaf-by-leaf differences between two JSON values."""
+    if isinstance(recorded, dict) and isinstance(replayed, dict):
+        for key in sorted(set(recorded) | set(replayed)):
+            yield from diff_fields(
+                recorded.get(key), replayed.get(key), f"{path}.{key}" if path else key
+            )
+    elif isinstance(recorded, list) and isinstance(replayed, list):
+        for i in range(max(len(recorded), len(replayed))):
+            a = recorded[i] if i < len(recorded) else None
+            b = replayed[i] if i < len(replayed) else None
+            yield from diff_fields(a, b, f"{path}[{i}]")
+    elif recorded != replayed:
+        yield path, recorded, replayed
+
+
+class PolicyArchive:
+    """Policy versions by digest, read from the log's archive and checked against the digest."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._cache: dict[str, Policy | str] = {}
+
+    def get(self, digest: str) -> Policy | str:
+        """The policy, or a string saying why it cannot be had."""
+        hit = self._cache.get(digest)
+        if hit is None:
+            hit = self._load(digest)
+            self._cache[digest] = hit
+        return hit
+
+    def _load(self, digest: str) -> Policy | str:
+        candidates = sorted(self.directory.glob(f"{digest}.*"))
+        if not candidates:
+            return f"policy {digest} is not in the archive {self.directory}"
+        raw = candidates[0].read_bytes()
+        if hashlib.sha256(raw).hexdigest() != digest:
+            return f"archived policy {candidates[0].name} does not hash to its digest"
+        policy, _ = load_policy_bytes(raw)
+        if policy.digest != digest:
+            return f"archived policy {candidates[0].name} has digest {policy.digest}"
+        return policy
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRecord:
+    """What replay needs of a log record."""
+
+    segment: str
+    line: int
+    seq: int
+    data: Mapping[str, Any]
+
+
+def replay_records(
+    records: Iterable[LoggedRecord],
+    archive: PolicyArchive,
+    selection: ReplayFilter | None = None,
+    on_record: Callable[[], None] | None = None,
+) -> ReplayReport:
+    """Re-price each selected record and collect every difference (streaming)."""
+    selection = selection or ReplayFilter()
+    report = ReplayReport()
+    for rec in records:
+        report.records += 1
+        if on_record is not None:
+            on_record()
+        data = rec.data
+        request_json = data.get("request") or {}
+        response_json = data.get("response")
+        if not selection.selects(request_json, response_json):
+            continue
+        report.selected += 1
+        before = len(report.differences)
+        _replay_one(rec, archive, report)
+        if len(report.differences) == before:
+            report.matched += 1
+    return report
+
+
+def _replay_one(rec: LoggedRecord, archive: PolicyArchive, report: ReplayReport) -> None:
+    data = rec.data
+    kind = data.get("kind")
+    recorded_quote_id = (data.get("response") or {}).get("quote_id", "")
+
+    def differ(field_: str, recorded: Any, replayed: Any) -> None:
+        report.differences.append(
+            Difference(
+                rec.seq, rec.segment, rec.line, recorded_quote_id, field_, recorded, replayed
+            )
+        )
+
+    if kind == "quote":
+        report.quotes += 1
+    elif kind == "refusal":
+        report.refusals += 1
+    else:
+        differ("kind", kind, "quote|refusal")
+        return
+    request = pb.CreateQuoteRequest()
+    try:
+        json_format.ParseDict(data.get("request") or {}, request)
+    except json_format.ParseError as exc:
+        differ("request", "unparseable", str(exc))
+        return
+    digest = data.get("policy_digest")
+    replayed_response: dict[str, Any] | None = None
+    replayed_error: dict[str, Any] | None = None
+    if digest is None:
+        # Refused before any policy applied (no policy in force, malformed instant):
+        # the converter alone must refuse it again.
+        try:
+            convert.request_to_domain(request)
+            replayed_error = {"code": "OK"}
+        except PricingError as exc:
+            replayed_error = dict(error_record(exc))
+    else:
+        report.policies.add(digest)
+        policy = archive.get(digest)
+        if isinstance(policy, str):
+            differ("policy_digest", digest, policy)
+            return
+        try:
+            replayed_response = convert.canonical_json(price_under(request, policy))
+        except PricingError as exc:
+            replayed_error = dict(error_record(exc))
+    if kind == "quote":
+        if replayed_response is None:
+            differ("error", None, replayed_error)
+            return
+        for count, (path, a, b) in enumerate(diff_fields(data.get("response"), replayed_response)):
+            if count >= MAX_DIFFS_PER_RECORD:
+                break
+            differ(f"response.{path}", a, b)
+    else:
+        if replayed_error is None:
+            differ("response", None, replayed_response)
+            return
+        recorded_error = data.get("error") or {}
+        for key in ("code", "reason", "field_violations"):
+            if recorded_error.get(key) != replayed_error.get(key):
+                differ(f"error.{key}", recorded_error.get(key), replayed_error.get(key))
