@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final, Protocol
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "CompactRange",
+    "LeafHashes",
     "ProofError",
     "consistency_proof",
     "inclusion_proof",
@@ -55,13 +56,25 @@ _CHUNK_HEIGHT: Final = 12
 _sha256 = hashlib.sha256
 
 
+class LeafHashes(Protocol):
+    """Where the provers read leaf hashes from: ``len()`` and integer indexing only.
+
+    Any ``Sequence[bytes]`` fits, and so does a numpy ``(n, 32)`` uint8 or ``S32`` array
+    (e.g. an np.memmap of a file of 32-byte hashes), which is not a Sequence to mypy.
+    """
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
 class ProofError(Exception):
     """An inclusion or consistency proof failed verification (or was malformed)."""
 
 
 def leaf_hash(data: bytes) -> bytes:
     """Return the RFC 6962 leaf hash ``SHA-256(0x00 || data)``."""
-    return _sha256(_LEAF_PREFIX + bytes(data)).digest()
+    return _sha256(_LEAF_PREFIX + data).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
@@ -74,7 +87,7 @@ def _largest_pow2_below(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def _hash_at(hashes: Sequence[bytes], i: int) -> bytes:
+def _hash_at(hashes: LeafHashes, i: int) -> bytes:
     """Fetch element ``i`` of a leaf-hash sequence as exactly 32 bytes.
 
     The sequence may hold bytes, memoryviews or numpy rows; ``bytes()`` normalises them.
@@ -104,7 +117,7 @@ class _LeafReader:
 
     __slots__ = ("_flat", "_seq")
 
-    def __init__(self, hashes: Sequence[bytes]) -> None:
+    def __init__(self, hashes: LeafHashes) -> None:
         self._seq = hashes
         self._flat: memoryview | None = None
         try:
@@ -265,12 +278,12 @@ def _range_root(leaves: _LeafReader, start: int, end: int) -> bytes:
     return root
 
 
-def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
+def root_from_leaf_hashes(hashes: LeafHashes) -> bytes:
     """RFC 6962 MTH of a whole sequence of leaf hashes (EMPTY_ROOT for none)."""
     return _range_root(_LeafReader(hashes), 0, len(hashes))
 
 
-def _check_tree_args(leaf_hashes: Sequence[bytes], size: int) -> None:
+def _check_tree_args(leaf_hashes: LeafHashes, size: int) -> None:
     if isinstance(size, bool) or not isinstance(size, int):
         msg = f"tree size must be an int, got {type(size).__name__}"
         raise TypeError(msg)
@@ -279,7 +292,7 @@ def _check_tree_args(leaf_hashes: Sequence[bytes], size: int) -> None:
         raise ValueError(msg)
 
 
-def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list[bytes]:
+def inclusion_proof(leaf_hashes: LeafHashes, index: int, size: int) -> list[bytes]:
     """RFC 6962 §2.1.1 audit path for leaf ``index`` in the tree of the first ``size`` leaves.
 
     Hashes are ordered from the leaf's sibling up to the root's child, as `verify_inclusion`
@@ -307,7 +320,7 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list
     return path
 
 
-def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
+def consistency_proof(leaf_hashes: LeafHashes, old_size: int, new_size: int) -> list[bytes]:
     """RFC 6962 §2.1.2 consistency proof that the first ``old_size`` leaves prefix the tree
     of the first ``new_size`` leaves.
 
