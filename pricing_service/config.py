@@ -44,6 +44,9 @@ class ServiceConfig:
     """Let several processes share the port (grpcio's default is on; ours is off)."""
     grace_seconds: float = 10.0
     """How long in-flight RPCs may finish after SIGTERM/SIGINT."""
+    shutdown_notice_seconds: float = 1.0
+    """After SIGTERM, keep serving with health NOT_SERVING this long so load balancers
+    see it and stop routing here, then drain."""
     tls_cert: Path | None = None
     """PEM server certificate chain; with tls_key, serve TLS."""
     tls_key: Path | None = None

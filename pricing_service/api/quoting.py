@@ -124,6 +124,7 @@ class QuoteService:
         self._in_flight: dict[str, Future[pb.CreateQuoteResponse]] = {}
         self._quotes: dict[str, pb.CreateQuoteResponse] = {}
         self._archived: set[str] = set()
+        self._archive_lock = threading.Lock()
 
     # -- CreateQuote -------------------------------------------------------
 
@@ -231,13 +232,17 @@ class QuoteService:
     def _archive(self, policy: Policy) -> None:
         if policy.digest in self._archived:
             return
-        self.sink.register_policy(policy.digest, self.policies.canonical(policy.digest))
-        self._archived.add(policy.digest)
+        with self._archive_lock:
+            # Checked again under the lock: concurrent first quotes archive once.
+            if policy.digest not in self._archived:
+                self.sink.register_policy(policy.digest, self.policies.canonical(policy.digest))
+                self._archived.add(policy.digest)
 
     def _remember(self, request: pb.CreateQuoteRequest, response: pb.CreateQuoteResponse) -> None:
         rid = request.request_id
         with self._lock:
-            self._quotes[response.quote.quote_id] = response
+            # Identical effective requests are the same quote; the first record stays its home.
+            self._quotes.setdefault(response.quote.quote_id, response)
             if rid:
                 self._by_request_id[rid] = _Stored(convert.fingerprint(request), response)
                 waiting = self._in_flight.pop(rid, None)

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -42,7 +43,14 @@ def _serve_sync(config: ServiceConfig) -> int:
         audit_dir=str(config.audit_dir),
     )
     stop.wait()
-    log.info("draining", signal=received[0], grace_seconds=config.grace_seconds)
+    running.health.enter_graceful_shutdown()
+    log.info(
+        "draining",
+        signal=received[0],
+        notice_seconds=config.shutdown_notice_seconds,
+        grace_seconds=config.grace_seconds,
+    )
+    time.sleep(config.shutdown_notice_seconds)
     running.stop()
     log.info("stopped")
     return 0
@@ -53,11 +61,33 @@ async def _serve_aio(config: ServiceConfig) -> int:
     running = await start_aio_server(build_components(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("serving", address=config.listen, port=running.port, mode="aio")
+        loop.add_signal_handler(sig, on_signal, sig)
+    policy = running.components.policies.versions[-1]
+    log.info(
+        "serving",
+        address=config.listen,
+        port=running.port,
+        mode="aio",
+        policy_version=policy.version,
+        policy_digest=policy.digest,
+        audit_dir=str(config.audit_dir),
+    )
     await stop.wait()
-    log.info("draining", grace_seconds=config.grace_seconds)
+    await running.health.enter_graceful_shutdown()
+    log.info(
+        "draining",
+        signal=received[0],
+        notice_seconds=config.shutdown_notice_seconds,
+        grace_seconds=config.grace_seconds,
+    )
+    await asyncio.sleep(config.shutdown_notice_seconds)
     await running.stop()
     log.info("stopped")
     return 0
