@@ -32,8 +32,9 @@ class ServiceConfig:
     """Ed25519 signer key (note format); generated in audit_dir on first start if unset."""
     audit_segment_max_bytes: int = 64 * 1024 * 1024
     """Rotate a segment once it reaches this size."""
-    audit_checkpoint_interval_ms: int = 0
-    """Sign a checkpoint at most this often (0: after every batch)."""
+    audit_checkpoint_interval_ms: int = 1000
+    """Sign a checkpoint at most this often (0: after every batch). Records are durable
+    either way; GetQuoteProof forces a checkpoint when the latest does not cover the quote."""
     audit_enabled: bool = True
     """False only for benchmarks: quotes are then NOT logged (never in production)."""
     server_mode: str = "sync"

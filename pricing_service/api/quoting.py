@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
 
@@ -52,22 +53,34 @@ def effective_request(request: pb.CreateQuoteRequest, now: datetime) -> pb.Creat
 
 
 def price_effective(
-    effective: pb.CreateQuoteRequest, policies: PolicySet
+    effective: pb.CreateQuoteRequest,
+    policies: PolicySet,
+    request_json: dict[str, Any] | None = None,
 ) -> tuple[pb.Quote, Policy]:
-    """Price an effective request under the policy in force at its instant."""
+    """Price an effective request under the policy in force at its instant.
+
+    `request_json` is `convert.canonical_json(effective)` when the caller has it already.
+    """
     domain = convert.request_to_domain(effective)
     policy = policies.in_force(beijing_date(domain.pricing_time))
-    return _priced(effective, domain, policy), policy
+    return _priced(effective, domain, policy, request_json), policy
 
 
 def price_under(effective: pb.CreateQuoteRequest, policy: Policy) -> pb.Quote:
     """Price an effective request under one given policy version (replay)."""
-    return _priced(effective, convert.request_to_domain(effective), policy)
+    return _priced(effective, convert.request_to_domain(effective), policy, None)
 
 
-def _priced(effective: pb.CreateQuoteRequest, domain: QuoteRequest, policy: Policy) -> pb.Quote:
+def _priced(
+    effective: pb.CreateQuoteRequest,
+    domain: QuoteRequest,
+    policy: Policy,
+    request_json: dict[str, Any] | None,
+) -> pb.Quote:
     priced = price(domain, policy)
-    quote_id = convert.quote_id_for(effective, policy.digest)
+    if request_json is None:
+        request_json = convert.canonical_json(effective)
+    quote_id = convert.quote_id_for(convert.dumps_canonical(request_json), policy.digest)
     return convert.quote_to_pb(priced, quote_id=quote_id, request=effective)
 
 
@@ -80,8 +93,17 @@ def position_pb(position: AuditPosition) -> pb.AuditPosition:
 
 @dataclass(slots=True)
 class _Stored:
-    fingerprint: str
-    response: pb.CreateQuoteResponse
+    """A used request_id: the fingerprints that count as the same request, and its quote."""
+
+    fingerprints: frozenset[str]
+    quote_id: str
+
+
+class QuoteLookup(Protocol):
+    """Finds quotes this process did not create (earlier runs), in the audit log."""
+
+    def find(self, quote_id: str) -> pb.CreateQuoteResponse | None:
+        """The logged quote and its position, or None."""
 
 
 class PendingQuote:
@@ -115,10 +137,17 @@ class PendingQuote:
 class QuoteService:
     """Creates binding quotes and answers the read-only RPCs."""
 
-    def __init__(self, policies: PolicySet, sink: AuditSink, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        policies: PolicySet,
+        sink: AuditSink,
+        clock: Clock = utc_now,
+        lookup: QuoteLookup | None = None,
+    ) -> None:
         self.policies = policies
         self.sink = sink
         self.clock = clock
+        self.lookup = lookup
         self._lock = threading.Lock()
         self._by_request_id: dict[str, _Stored] = {}
         self._in_flight: dict[str, Future[pb.CreateQuoteResponse]] = {}
@@ -154,10 +183,17 @@ class QuoteService:
             stored = self._by_request_id.get(rid)
             if stored is not None:
                 done: Future[pb.CreateQuoteResponse] = Future()
-                if stored.fingerprint != fp:
-                    done.set_exception(RequestIdReusedError(rid, stored.response.quote.quote_id))
+                response = self._quotes.get(stored.quote_id)
+                if fp not in stored.fingerprints:
+                    done.set_exception(RequestIdReusedError(rid, stored.quote_id))
+                elif response is not None:
+                    done.set_result(response)
                 else:
-                    done.set_result(stored.response)
+                    found = self.lookup.find(stored.quote_id) if self.lookup else None
+                    if found is None:  # pragma: no cover - the log lost a logged quote
+                        done.set_exception(QuoteNotFoundError(stored.quote_id))
+                    else:
+                        done.set_result(found)
                 return done
             waiting = self._in_flight.get(rid)
             if waiting is not None:
@@ -183,7 +219,7 @@ class QuoteService:
         event_time = received.isoformat().replace("+00:00", "Z")
         request_json = convert.canonical_json(effective)
         try:
-            quote, policy = price_effective(effective, self.policies)
+            quote, policy = price_effective(effective, self.policies, request_json)
         except PricingError as exc:
             # Recorded whenever a policy was in force, so replay can re-check the refusal.
             digest = self._policy_digest_at(effective)
@@ -207,7 +243,7 @@ class QuoteService:
         event = AuditEvent(
             kind="quote",
             request=request_json,
-            response=convert.canonical_json(quote),
+            response=convert.quote_json(quote),
             error=None,
             caller=caller,
             policy_digest=policy.digest,
@@ -244,18 +280,29 @@ class QuoteService:
             # Identical effective requests are the same quote; the first record stays its home.
             self._quotes.setdefault(response.quote.quote_id, response)
             if rid:
-                self._by_request_id[rid] = _Stored(convert.fingerprint(request), response)
+                self._by_request_id[rid] = _Stored(
+                    frozenset([convert.fingerprint(request)]), response.quote.quote_id
+                )
                 waiting = self._in_flight.pop(rid, None)
             else:
                 waiting = None
         if waiting is not None:
             waiting.set_result(response)
 
-    def remember_logged(
-        self, request: pb.CreateQuoteRequest, response: pb.CreateQuoteResponse
-    ) -> None:
-        """Index a quote read back from the audit log at start-up."""
-        self._remember(request, response)
+    def restore_request_id(self, effective: pb.CreateQuoteRequest, quote_id: str) -> None:
+        """Re-arm idempotency for a quote logged by an earlier run.
+
+        The log holds the effective request (pricing_time filled in), so a retry matches
+        it with or without an explicit pricing_time.
+        """
+        without_time = pb.CreateQuoteRequest()
+        without_time.CopyFrom(effective)
+        without_time.ClearField("pricing_time")
+        fingerprints = frozenset(
+            [convert.fingerprint(effective), convert.fingerprint(without_time)]
+        )
+        with self._lock:
+            self._by_request_id.setdefault(effective.request_id, _Stored(fingerprints, quote_id))
 
     def abandon(self, request: pb.CreateQuoteRequest, exc: BaseException) -> None:
         """Release a reserved request_id after a failed attempt (aio path)."""
@@ -275,6 +322,8 @@ class QuoteService:
             )
         with self._lock:
             stored = self._quotes.get(quote_id)
+        if stored is None and self.lookup is not None:
+            stored = self.lookup.find(quote_id)
         if stored is None:
             raise QuoteNotFoundError(quote_id)
         return pb.GetQuoteResponse(quote=stored.quote, audit_position=stored.audit_position)

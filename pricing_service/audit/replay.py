@@ -246,7 +246,7 @@ def _replay_one(rec: LoggedRecord, archive: PolicyArchive, report: ReplayReport)
             differ("policy_digest", digest, policy)
             return
         try:
-            replayed_response = convert.canonical_json(price_under(request, policy))
+            replayed_response = convert.quote_json(price_under(request, policy))
         except PricingError as exc:
             replayed_error = dict(error_record(exc))
     if kind == "quote":
