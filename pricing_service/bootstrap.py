@@ -20,6 +20,7 @@ from pricing_service.api.proofs import ProofSource
 from pricing_service.api.quoting import Clock, QuoteService, utc_now
 from pricing_service.api.servicers import AioPricingServicer, PricingServicer
 from pricing_service.audit.log_only import DisabledAuditSink
+from pricing_service.audit.service_log import open_service_log
 from pricing_service.audit.sink import AuditSink, AuditUnavailableError
 from pricing_service.config import ServiceConfig
 from pricing_service.policy.store import PolicySet, default_policies, load_paths
@@ -60,18 +61,15 @@ def build_components(
 ) -> Components:
     """Wire policies, the audit log and the quote service from `config`."""
     policies = policies or load_policies(config.policy_paths)
-    proofs: ProofSource
-    if config.audit_enabled:
-        from pricing_service.audit.service_log import open_service_log  # noqa: PLC0415
-
-        opened = open_service_log(config)
-        sink, proofs = opened.sink, opened.proofs
-    else:
+    if not config.audit_enabled:
         log.warning("audit_disabled", detail="quotes are NOT logged: benchmarks only")
-        sink, proofs = DisabledAuditSink(config.audit_origin), NoProofs()
-    service = QuoteService(policies, sink, clock)
-    if config.audit_enabled:
-        opened.restore(service)
+        disabled = DisabledAuditSink(config.audit_origin)
+        service = QuoteService(policies, disabled, clock)
+        return Components(config, policies, disabled, NoProofs(), service)
+    opened = open_service_log(config)
+    service = QuoteService(policies, opened.sink, clock)
+    opened.restore(service)
+    sink, proofs = opened.sink, opened.proofs
     return Components(config, policies, sink, proofs, service)
 
 

@@ -7,7 +7,6 @@ must be refused again with the same status, reason and field violations.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,7 +19,9 @@ from google.protobuf import json_format
 from pricing_service.api import convert
 from pricing_service.api.errors import error_record
 from pricing_service.api.quoting import price_under
-from pricing_service.domain.errors import PricingError
+from pricing_service.audit.archive import PolicyArchive
+from pricing_service.audit.errors import PolicyArchiveError
+from pricing_service.domain.errors import PolicyError, PricingError
 from pricing_service.domain.policy import Policy
 from pricing_service.policy.store import load_policy_bytes
 
@@ -139,11 +140,11 @@ def diff_fields(recorded: Any, replayed: Any, path: str = "") -> Iterator[tuple[
         yield path, recorded, replayed
 
 
-class PolicyArchive:
-    """Policy versions by digest, read from the log's archive and checked against the digest."""
+class ArchivedPolicies:
+    """Policy versions by digest, from the log's archive, each loaded once."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, logdir: Path) -> None:
+        self.archive = PolicyArchive(logdir)
         self._cache: dict[str, Policy | str] = {}
 
     def get(self, digest: str) -> Policy | str:
@@ -155,15 +156,14 @@ class PolicyArchive:
         return hit
 
     def _load(self, digest: str) -> Policy | str:
-        candidates = sorted(self.directory.glob(f"{digest}.*"))
-        if not candidates:
-            return f"policy {digest} is not in the archive {self.directory}"
-        raw = candidates[0].read_bytes()
-        if hashlib.sha256(raw).hexdigest() != digest:
-            return f"archived policy {candidates[0].name} does not hash to its digest"
-        policy, _ = load_policy_bytes(raw)
+        try:
+            policy, _ = load_policy_bytes(self.archive.load(digest))
+        except FileNotFoundError:
+            return f"policy {digest} is not in the archive {self.archive.directory}"
+        except (PolicyArchiveError, PolicyError) as exc:
+            return str(exc)
         if policy.digest != digest:
-            return f"archived policy {candidates[0].name} has digest {policy.digest}"
+            return f"archived policy {digest} re-digests to {policy.digest}"
         return policy
 
 
@@ -179,7 +179,7 @@ class LoggedRecord:
 
 def replay_records(
     records: Iterable[LoggedRecord],
-    archive: PolicyArchive,
+    archive: ArchivedPolicies,
     selection: ReplayFilter | None = None,
     on_record: Callable[[], None] | None = None,
 ) -> ReplayReport:
@@ -203,7 +203,7 @@ def replay_records(
     return report
 
 
-def _replay_one(rec: LoggedRecord, archive: PolicyArchive, report: ReplayReport) -> None:
+def _replay_one(rec: LoggedRecord, archive: ArchivedPolicies, report: ReplayReport) -> None:
     data = rec.data
     kind = data.get("kind")
     recorded_quote_id = (data.get("response") or {}).get("quote_id", "")

@@ -1,0 +1,193 @@
+"""The audit record: its fields and its canonical bytes.
+
+A record is one JSON object per line. Its canonical bytes (sorted keys, compact
+separators, UTF-8 with ``ensure_ascii=False``, no binary floats) without the newline are
+the RFC 6962 leaf data, so the same event always yields the same bytes and leaf hash.
+
+Record schema, version 1 (keys in their canonical, sorted order)::
+
+    caller         str        authenticated caller identity (mTLS subject, API key id)
+    code_version   str        version of the service that wrote the record
+    error          obj|null   refusals: {"code", "message", "reason", "field_violations"}
+    kind           str        "quote" | "refusal"
+    origin         str        the log origin (one per replica), as in its checkpoints
+    policy_digest  str|null   hex SHA-256 of the canonical policy that priced the request
+    request        obj        CreateQuoteRequest, protobuf JSON with proto field names
+    response       obj|null   quotes: the Quote, protobuf JSON with proto field names
+    seq            int        leaf index in the log's Merkle tree, from 0, no gaps
+    time           str        RFC 3339 UTC instant the request was received
+    v              int        record format version, 1
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final, cast
+
+from pricing_service.audit.errors import RecordEncodingError
+
+__all__ = [
+    "KINDS",
+    "RECORD_KEYS",
+    "RECORD_VERSION",
+    "canonical_json",
+    "quote_id_of",
+    "record_seq",
+]
+
+RECORD_VERSION: Final = 1
+KINDS: Final = frozenset({"quote", "refusal"})
+RECORD_KEYS: Final = frozenset(
+    {
+        "caller",
+        "code_version",
+        "error",
+        "kind",
+        "origin",
+        "policy_digest",
+        "request",
+        "response",
+        "seq",
+        "time",
+        "v",
+    }
+)
+
+_JSONValue = dict[str, Any] | list[Any] | str | int | bool | None
+# One encoder for all records: json.dumps would build a new one per call.
+_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
+
+
+def _plain(value: object, path: str) -> _JSONValue:
+    """A copy of `value` made of dict/list/str/int/bool/None only, or RecordEncodingError.
+
+    Floats are refused rather than rendered: a binary float has no canonical decimal
+    form across languages, and rates must never pass through one (DESIGN §3).
+    """
+    # Exact types first: they are the overwhelmingly common case and the cheapest test;
+    # subclasses (IntEnum, Mappings that are not dicts) take the slower paths below.
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return cast("_JSONValue", value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise RecordEncodingError(f"non-string key {key!r}", path=path)
+            out[key] = _plain(item, f"{path}.{key}")
+        return out
+    if isinstance(value, list | tuple):
+        return [_plain(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, float):
+        raise RecordEncodingError(
+            f"binary float {value!r} is not allowed in an audit record (use a decimal string)",
+            path=path,
+        )
+    # int/str subclasses (IntEnum, StrEnum) render as their plain value, never as a name.
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    raise RecordEncodingError(f"{t.__name__} is not a JSON value", path=path)
+
+
+def _is_plain(value: object) -> bool:
+    """Whether `value` is already only dicts (str keys), lists, str, int, bool and None.
+
+    The common case, checked without copying or building paths; leaves are tested inline
+    because a function call per leaf would cost more than the check itself.
+    """
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return True
+    if t is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                return False
+            ti = type(item)
+            if not (ti is str or ti is int or ti is bool or item is None or _is_plain(item)):
+                return False
+        return True
+    if t is list:
+        for item in value:  # type: ignore[attr-defined]
+            ti = type(item)
+            if not (ti is str or ti is int or ti is bool or item is None or _is_plain(item)):
+                return False
+        return True
+    return False
+
+
+def canonical_json(value: object) -> bytes:
+    """Canonical bytes of a JSON value: sorted keys, compact, UTF-8, no floats, no newline.
+
+    Raises RecordEncodingError for floats, non-string keys, non-JSON types and strings
+    that are not valid Unicode (lone surrogates).
+    """
+    # Only values that are not plain already (Mappings, tuples, enums, or a float
+    # somewhere) take the copying walk, which also names the offending path.
+    plain = value if _is_plain(value) else _plain(value, "$")
+    text = _ENCODER.encode(plain)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordEncodingError(f"string is not valid Unicode ({exc.reason})") from exc
+
+
+_SEQ_KEY: Final = b',"seq":'
+_KIND_QUOTE: Final = b',"kind":"quote",'
+_RESPONSE_KEY: Final = b',"response":{'
+_QUOTE_ID_KEY: Final = b'"quote_id":"'
+
+
+def record_seq(raw: bytes) -> int | None:
+    """The top-level ``seq`` of a canonical record line, without parsing the JSON.
+
+    In canonical form ``seq`` is followed only by ``time`` (a string, which cannot hold an
+    unescaped quote) and ``v``, so the *last* ``,"seq":`` is the top-level key even if a
+    nested object had one. Returns None when the line has no readable seq. Only valid for
+    canonical records; a tampered line may read wrong, which the Merkle check catches.
+    """
+    i = raw.rfind(_SEQ_KEY)
+    if i < 0:
+        return None
+    start = i + len(_SEQ_KEY)
+    end = raw.find(b",", start)
+    digits = raw[start:end] if end >= 0 else b""
+    if not digits.isdigit() or (len(digits) > 1 and digits[0] == 0x30):
+        return None
+    return int(digits)
+
+
+def quote_id_of(raw: bytes) -> str | None:
+    """The ``response.quote_id`` of a canonical quote record, or None for a refusal.
+
+    A byte scan rather than a JSON parse, so that rebuilding the quote index at start
+    costs about as much as reading the log. Sound for canonical records: an unescaped
+    ``"`` cannot occur inside a JSON string, ``kind`` and ``response`` are top-level keys
+    whose siblings before them hold no such key, and ``response`` is the last object
+    member of the record. Callers that hand out a proof re-check the parsed record.
+    """
+    if raw.find(_KIND_QUOTE) < 0:
+        return None
+    r = raw.rfind(_RESPONSE_KEY)
+    if r < 0:
+        return None
+    q = raw.find(_QUOTE_ID_KEY, r)
+    if q < 0:
+        return None
+    start = q + len(_QUOTE_ID_KEY)
+    end = raw.find(b'"', start)
+    if end < 0:
+        return None
+    value = raw[start:end]
+    if b"\\" in value:
+        # An escaped character: let the JSON parser decode it exactly.
+        response = json.loads(raw).get("response") or {}
+        quote_id = response.get("quote_id")
+        return quote_id if isinstance(quote_id, str) else None
+    return value.decode("utf-8", errors="strict")

@@ -1,0 +1,178 @@
+"""kill -9 under load loses no acknowledged quote; the restarted server continues the tree.
+
+Concurrent clients create quotes against a real server process; the process is killed
+with SIGKILL at a chosen point; a new process opens the same log. Every quote id a
+client received must be in the log, `pricing audit verify` must pass, idempotency must
+survive the restart, and new quotes must extend the same Merkle tree.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from ecoloan.pricing.v1 import pricing_service_pb2 as pb
+from ecoloan_client import PricingClient, PricingClientError, carbon_grade, quote_request
+
+from pricing_service.audit.reader import iter_records
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+BIN = Path(sys.executable).parent
+CLIENT_THREADS = 6
+MAX_QUOTES = 2000  # a bound on the load, whatever the kill point
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(audit_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        PRICING_LOG_FORMAT="json",
+        PRICING_SHUTDOWN_NOTICE_SECONDS="0",
+        PRICING_AUDIT_CHECKPOINT_INTERVAL_MS="50",
+    )
+    proc = subprocess.Popen(
+        [
+            str(BIN / "pricing-service"),
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--audit-dir",
+            str(audit_dir),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    with PricingClient(f"127.0.0.1:{port}", default_timeout=1.0, max_attempts=1) as client:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "server exited during start-up"
+            try:
+                if client.health() == "SERVING":
+                    return proc
+            except PricingClientError:
+                time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not become healthy in 30 s")
+
+
+def _request(worker: int, n: int) -> pb.CreateQuoteRequest:
+    return quote_request(
+        product_id="lvtanrong",
+        borrower_id=f"B-{worker}-{n}",
+        credit_rating="AA",
+        term_months=12 + n % 48,
+        repayment="equal-installment",
+        principal_fen=1_000_000_00 + n,
+        request_id=f"crash-{worker}-{n}",
+        carbon_grade=carbon_grade(1 + n % 3, "2026-09-30", "changji-carbon-account"),
+    )
+
+
+def _load_then_kill(port: int, proc: subprocess.Popen[bytes], kill_after: int) -> dict[str, str]:
+    """Drive concurrent CreateQuote calls; SIGKILL the server after `kill_after` replies."""
+    received: dict[str, str] = {}  # request_id -> quote_id, only for replies received
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker(w: int) -> None:
+        with PricingClient(f"127.0.0.1:{port}", default_timeout=5.0, max_attempts=1) as client:
+            for n in range(MAX_QUOTES // CLIENT_THREADS):
+                if stop.is_set():
+                    return
+                req = _request(w, n)
+                try:
+                    quote_id = client.create_quote(req).quote.quote_id
+                except PricingClientError:
+                    return  # the server died mid-call: that quote was never acknowledged
+                with lock:
+                    received[req.request_id] = quote_id
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(CLIENT_THREADS)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with lock:
+            if len(received) >= kill_after:
+                break
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)  # mid-load: other calls are in flight right now
+    proc.wait(timeout=10)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    return received
+
+
+def _verify(audit_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(BIN / "pricing"),
+            "audit",
+            "verify",
+            str(audit_dir),
+            "--public-key",
+            str(audit_dir / "audit.vkey"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("kill_after", [25, 150, 400])
+def test_kill_9_under_load_loses_no_acknowledged_quote(tmp_path: Path, kill_after: int) -> None:
+    audit_dir = tmp_path / "audit"
+    port = _free_port()
+    received = _load_then_kill(port, _start(audit_dir, port), kill_after)
+    assert len(received) >= kill_after
+
+    logged = {
+        r.data["response"]["quote_id"]: r.seq
+        for r in iter_records(audit_dir)
+        if r.data["kind"] == "quote"
+    }
+    missing = sorted(set(received.values()) - set(logged))
+    assert missing == []
+    size_before = len(list(iter_records(audit_dir)))
+    # Unacknowledged quotes may be in the log too (written, reply lost): never fewer.
+    assert size_before >= len(received)
+
+    port2 = _free_port()
+    proc2 = _start(audit_dir, port2)
+    try:
+        with PricingClient(f"127.0.0.1:{port2}", default_timeout=5.0) as client:
+            # Idempotency survives the crash: a retry of an acknowledged request.
+            rid, quote_id = sorted(received.items())[0]
+            worker, n = (int(x) for x in rid.removeprefix("crash-").split("-"))
+            again = client.create_quote(_request(worker, n))
+            assert again.quote.quote_id == quote_id
+            assert again.audit_position.sequence == logged[quote_id]
+            # The tree continues: a new quote gets the next sequence number.
+            fresh = client.create_quote(_request(99, 0))
+            assert fresh.audit_position.sequence == size_before
+            got = client.get_quote(quote_id)
+            assert got.quote.quote_id == quote_id
+            proof = client.get_quote_proof(fresh.quote.quote_id)
+            assert proof.tree_size >= size_before + 1
+    finally:
+        proc2.send_signal(signal.SIGTERM)
+        assert proc2.wait(timeout=30) == 0
+
+    result = _verify(audit_dir)
+    assert result.returncode == 0, result.stdout + result.stderr

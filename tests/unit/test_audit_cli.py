@@ -1,0 +1,120 @@
+"""``pricing audit ...``: exit codes and output of the auditor's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from audit_support import ORIGIN, quote_id, write_log
+
+from pricing_service.cli.audit import add_audit_commands, main
+
+
+@pytest.fixture
+def logdir(tmp_path: Path) -> Path:
+    """A closed log of 30 records."""
+    write_log(tmp_path / "log", 30).close()
+    return tmp_path / "log"
+
+
+def test_add_audit_commands_wires_func_defaults_into_a_parser() -> None:
+    parser = argparse.ArgumentParser(prog="pricing")
+    group = add_audit_commands(parser.add_subparsers(dest="command"))
+    group.add_parser("replay").set_defaults(func=lambda _: 0)  # the lead's extension point
+    args = parser.parse_args(["audit", "verify", "/x", "--public-key", "k"])
+    assert callable(args.func)
+    assert parser.parse_args(["audit", "replay"]).func(None) == 0
+
+
+def test_keygen_writes_a_private_signer_and_a_public_verifier(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "keygen", "--name", ORIGIN, "--out", str(tmp_path / "k")]) == 0
+    skey, vkey = tmp_path / "k" / "audit.skey", tmp_path / "k" / "audit.vkey"
+    assert stat.S_IMODE(skey.stat().st_mode) == 0o600
+    assert skey.read_text().startswith(f"PRIVATE+KEY+{ORIGIN}+")
+    assert vkey.read_text().startswith(f"{ORIGIN}+")
+    assert str(vkey) in capsys.readouterr().out
+    assert main(["audit", "keygen", "--name", ORIGIN, "--out", str(tmp_path / "k")]) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_verify_whole_log_exits_0(logdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["audit", "verify", str(logdir), "--public-key", str(logdir / "audit.vkey")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith(f"OK: {ORIGIN}: 30 records in 1 segment, 30 signed checkpoints")
+
+
+def test_verify_tampered_log_exits_1_naming_the_record(
+    logdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment = logdir / "segments" / f"{0:020d}.jsonl"
+    segment.write_bytes(segment.read_bytes().replace(b'"r17"', b'"r71"'))
+    code = main(
+        ["audit", "verify", str(logdir), "--public-key", str(logdir / "audit.vkey"), "--json"]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert report["ok"] is False
+    bad = report["first_bad_record"]
+    assert (bad["segment"], bad["line"], bad["seq"]) == (segment.name, 18, 17)
+
+
+def test_verify_progress_goes_to_stderr_when_forced(
+    logdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["audit", "verify", str(logdir), "--public-key", str(logdir / "audit.vkey")]
+    assert main([*args, "--progress"]) == 0
+    captured = capsys.readouterr()
+    assert "verifying: 100.0%" in captured.err
+    assert "verifying" not in captured.out
+
+
+def test_prove_then_verify_proof_with_only_the_public_key(
+    logdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proof = tmp_path / "proof.json"
+    assert main(["audit", "prove", str(logdir), quote_id(12), "--out", str(proof)]) == 0
+    assert "leaf index: 12" in capsys.readouterr().out
+    vkey = str(logdir / "audit.vkey")
+    assert main(["audit", "verify-proof", str(proof), "--public-key", vkey]) == 0
+    assert capsys.readouterr().out == (
+        f"OK: quote {quote_id(12)} is record 12 of {ORIGIN}, in its signed tree of 30 records\n"
+    )
+    doc = json.loads(proof.read_text())
+    doc["record"] = doc["record"].replace('"3.45"', '"1.45"')
+    proof.write_text(json.dumps(doc))
+    assert main(["audit", "verify-proof", str(proof), "--public-key", vkey]) == 1
+    assert capsys.readouterr().out.startswith("FAILED: ")
+
+
+def test_prove_json_prints_the_proof_document(
+    logdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "prove", str(logdir), "--seq", "4", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["format"], doc["kind"], doc["leaf_index"], doc["tree_size"]) == (
+        "ecoloan-audit-proof/v1",
+        "inclusion",
+        4,
+        30,
+    )
+    assert main(["audit", "prove", str(logdir), "q_missing"]) == 1
+    assert "no quote 'q_missing'" in capsys.readouterr().err
+
+
+def test_consistency_between_two_checkpoints(
+    logdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = logdir / "checkpoints" / f"{7:020d}.note"
+    proof = tmp_path / "c.json"
+    args = ["audit", "consistency", str(logdir), str(old), str(logdir / "checkpoint.latest")]
+    assert main([*args, "--out", str(proof)]) == 0
+    assert "old size:  7" in capsys.readouterr().out
+    vkey = str(logdir / "audit.vkey")
+    assert main(["audit", "verify-proof", str(proof), "--public-key", vkey, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kind"] == "consistency"
