@@ -21,6 +21,7 @@ from pricing_service.api.errors import error_record
 from pricing_service.api.quoting import price_under
 from pricing_service.audit.archive import PolicyArchive
 from pricing_service.audit.errors import PolicyArchiveError
+from pricing_service.audit.reader import LogRecord
 from pricing_service.domain.errors import PolicyError, PricingError
 from pricing_service.domain.policy import Policy
 from pricing_service.policy.store import load_policy_bytes
@@ -167,21 +168,11 @@ class ArchivedPolicies:
         return policy
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedRecord:
-    """What replay needs of a log record."""
-
-    segment: str
-    line: int
-    seq: int
-    data: Mapping[str, Any]
-
-
 def replay_records(
-    records: Iterable[LoggedRecord],
+    records: Iterable[LogRecord],
     archive: ArchivedPolicies,
     selection: ReplayFilter | None = None,
-    on_record: Callable[[], None] | None = None,
+    on_record: Callable[[LogRecord], None] | None = None,
 ) -> ReplayReport:
     """Re-price each selected record and collect every difference (streaming)."""
     selection = selection or ReplayFilter()
@@ -189,7 +180,7 @@ def replay_records(
     for rec in records:
         report.records += 1
         if on_record is not None:
-            on_record()
+            on_record(rec)
         data = rec.data
         request_json = data.get("request") or {}
         response_json = data.get("response")
@@ -203,7 +194,7 @@ def replay_records(
     return report
 
 
-def _replay_one(rec: LoggedRecord, archive: ArchivedPolicies, report: ReplayReport) -> None:
+def _replay_one(rec: LogRecord, archive: ArchivedPolicies, report: ReplayReport) -> None:
     data = rec.data
     kind = data.get("kind")
     recorded_quote_id = (data.get("response") or {}).get("quote_id", "")

@@ -131,6 +131,10 @@ def add_audit_commands(
     verify_proof.add_argument("--public-key", required=True, type=Path, metavar="FILE")
     verify_proof.add_argument("--json", action="store_true", help="print the result as JSON")
     verify_proof.set_defaults(func=_verify_proof)
+
+    from pricing_service.cli.replay import add_replay_command  # noqa: PLC0415 - import cycle
+
+    add_replay_command(commands)
     return commands
 
 

@@ -1,0 +1,233 @@
+"""`make bench`: run the benchmarks, write bench/results/<name>.json, print a short table.
+
+python -m bench.run [--quick] [--only engine|grpc] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bench import audit_bench, engine_bench, grpc_bench
+from bench.common import RESULTS_DIR, write_result
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "engine": lambda args: engine_bench.run(quick=args.quick),
+    "audit": lambda args: audit_bench.run(quick=args.quick),
+    "grpc": lambda args: grpc_bench.run(quick=args.quick, profile=args.profile),
+}
+
+
+def _fmt(value: Any, spec: str = ",.0f") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return format(value, spec)
+    return str(value)
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def engine_table(doc: dict[str, Any]) -> str:
+    """The engine benchmark in a few lines."""
+    res = doc["results"]
+    rows = [("engine (one core)", "quotes/s", "us/quote", "quotes/cpu-s", "vs engine")]
+    for key, label in (
+        ("engine", "engine.price"),
+        ("service_path", "price_effective (pb->pb)"),
+        ("quote_service_no_audit", "QuoteService.create_quote"),
+    ):
+        r = res[key]
+        rows.append(
+            (
+                label,
+                _fmt(r["quotes_per_s"]),
+                _fmt(r["us_per_quote"], ".1f"),
+                _fmt(r["quotes_per_cpu_s"]),
+                _fmt(r.get("vs_engine_median_of_reps"), ".2f"),
+            )
+        )
+    target = doc["targets"]["engine_quotes_per_s"]
+    met = "MET" if doc["meets_target"] else "NOT met"
+    return (
+        _table(rows)
+        + f"\ntarget >= {target:,} quotes/s: {met} (ratio {doc['ratios']['engine_vs_target']})"
+    )
+
+
+def grpc_table(doc: dict[str, Any]) -> str:
+    """The gRPC benchmark in a few lines."""
+    rows = [
+        (
+            "grpc server (core 0)",
+            "RPC/s",
+            "vs echo",
+            "srv cpu",
+            "us cpu/call",
+            "p50 ms@4",
+            "p99 ms@4",
+            "RSS MB",
+        )
+    ]
+    res = doc["results"]
+    for name in (
+        "echo_sync",
+        "quote_sync_audit",
+        "quote_sync_noaudit",
+        "echo_aio",
+        "quote_aio_audit",
+        "quote_aio_noaudit",
+    ):
+        r = res[name]
+        echo = res[f"echo_{r['mode']}"]["throughput"]["throughput_rps"]
+        t = r["throughput"]
+        lat = r["latency_at_concurrency_4"]["latency_ms"]
+        rows.append(
+            (
+                name,
+                _fmt(t["throughput_rps"]),
+                _fmt(t["throughput_rps"] / echo if echo else None, ".3f"),
+                _fmt(t.get("server_cpu_util"), ".2f"),
+                _fmt(t.get("server_cpu_us_per_call"), ",.0f"),
+                _fmt(lat.get("p50"), ".2f"),
+                _fmt(lat.get("p99"), ".2f"),
+                _fmt((r.get("memory_mb_at_end") or {}).get("VmRSS"), ".0f"),
+            )
+        )
+    ratios = doc["ratios"]
+    by_round = doc.get("ratios_median_of_rounds", {})
+    lines = [
+        _table(rows),
+        f"CreateQuote(audit)/echo: sync {ratios['quote_sync_audit_vs_echo_sync']} "
+        f"(median of rounds {by_round.get('quote_sync_audit_vs_echo_sync')}), "
+        f"aio {ratios['quote_aio_audit_vs_echo_aio']} "
+        f"({by_round.get('quote_aio_audit_vs_echo_aio')}), best/best "
+        f"{ratios['best_quote_audit_vs_best_echo']} (target >= {doc['targets']['quote_vs_echo']})",
+        f"audit on/off: sync {ratios['audit_on_vs_off_sync']} "
+        f"({by_round.get('audit_on_vs_off_sync')}), aio {ratios['audit_on_vs_off_aio']} "
+        f"({by_round.get('audit_on_vs_off_aio')}) "
+        f"(target >= {doc['targets']['audit_on_vs_off']}); sink: "
+        f"{doc['audit']['sink'].get('sink_class', doc['audit']['sink'].get('error'))}",
+        f"faster: echo {doc['faster']['echo']} (sync/aio {ratios['echo_sync_vs_echo_aio']}), "
+        f"CreateQuote {doc['faster']['quote_with_audit']} "
+        f"(sync/aio {ratios['quote_sync_audit_vs_quote_aio_audit']})",
+    ]
+    for name, facts in doc["audit"]["on_disk"].items():
+        lines.append(
+            f"{name}: {facts['records']} records for {facts.get('acknowledged_quotes')} "
+            f"acknowledged quotes, {facts['checkpoints']} checkpoints on disk"
+            + (
+                f", {facts['records_per_checkpoint']} records/checkpoint"
+                if facts.get("records_per_checkpoint")
+                else ""
+            )
+        )
+    for name, prof in doc.get("profile", {}).items():
+        estimated = prof.get("estimated_us_per_call")
+        if estimated:
+            split = prof.get("perf_dso_us_per_call", {})
+            top = ", ".join(f"{k} {v:.0f}" for k, v in list(estimated.items())[:7])
+            lines.append(
+                f"profile {name}: {prof.get('server_cpu_us_per_call'):.0f} us cpu/call = "
+                f"kernel {split.get('kernel', 0):.0f} + grpc core {split.get('grpc_core', 0):.0f} "
+                f"+ Python side {prof.get('python_side_us_per_call'):.0f} [{top}]"
+            )
+        elif prof.get("categories"):
+            cats = ", ".join(
+                f"{k} {v['share']:.0%}" for k, v in list(prof["categories"].items())[:7]
+            )
+            lines.append(f"profile {name} (py-spy shares of Python time): {cats}")
+    lines.extend(f"note: {n}" for n in doc.get("notes", []))
+    return "\n".join(lines)
+
+
+def audit_table(doc: dict[str, Any]) -> str:
+    """The audit writer benchmark in a few lines."""
+    res = doc["results"]
+    rows = [
+        (
+            "audit writer (16 threads)",
+            "records/s",
+            "batch p50",
+            "batch mean",
+            "fsync p50 ms",
+            "fsync p99 ms",
+        )
+    ]
+    for name, r in res.items():
+        if "writer_stats" not in r:
+            continue
+        stats = r["writer_stats"]
+        rows.append(
+            (
+                name,
+                _fmt(r["records_per_s"]),
+                _fmt(stats.get("batch_size_p50")),
+                _fmt(stats.get("batch_size_mean"), ".1f"),
+                _fmt(r["fsync_ms_p50"], ".2f"),
+                _fmt(r["fsync_ms_p99"], ".2f"),
+            )
+        )
+    base = res["fdatasync_baseline_4k_append"]
+    return (
+        _table(rows) + f"\ndisk baseline: 4 KiB append+fdatasync {base['fsyncs_per_s']:,.0f}/s "
+        f"(p50 {base['p50_ms']} ms, p99 {base['p99_ms']} ms)"
+    )
+
+
+TABLES = {"engine": engine_table, "audit": audit_table, "grpc": grpc_table}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m bench.run`."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter runs (about a minute)")
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only NAME")
+    parser.add_argument(
+        "--profile", action="store_true", help="also sample each CreateQuote server with py-spy"
+    )
+    parser.add_argument(
+        "--show", action="store_true", help="print the tables of the last results; run nothing"
+    )
+    args = parser.parse_args(argv)
+    names = args.only or list(BENCHMARKS)
+    if args.show:
+        for name in names:
+            path = RESULTS_DIR / f"{name}.json"
+            if path.exists():
+                doc = json.loads(path.read_text())
+                print(f"== {name} ({doc['timestamp']})\n{TABLES[name](doc)}\n")
+        return 0
+    for name in names:
+        print(f"== {name}{' (quick)' if args.quick else ''}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        doc = BENCHMARKS[name](args)
+        doc["elapsed_s"] = round(time.perf_counter() - started, 1)
+        path = write_result(name, doc)
+        print(TABLES[name](doc))
+        print(
+            f"({doc['elapsed_s']} s; {path.relative_to(path.parent.parent.parent)})\n", flush=True
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
