@@ -7,6 +7,7 @@ audit replays exactly the code path that priced the quote.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from pricing_service.domain.request import QuoteRequest
 from pricing_service.policy.store import PolicySet
 
 Clock = Callable[[], datetime]
+RECENT_QUOTES = 10_000
 
 
 def utc_now() -> datetime:
@@ -151,7 +153,10 @@ class QuoteService:
         self._lock = threading.Lock()
         self._by_request_id: dict[str, _Stored] = {}
         self._in_flight: dict[str, Future[pb.CreateQuoteResponse]] = {}
-        self._quotes: dict[str, pb.CreateQuoteResponse] = {}
+        self._in_flight_fp: dict[str, str] = {}
+        # Recent quotes only: older ones are read back from the audit log (lookup), so
+        # memory stays flat however long the server runs.
+        self._quotes: OrderedDict[str, pb.CreateQuoteResponse] = OrderedDict()
         self._archived: set[str] = set()
         self._archive_lock = threading.Lock()
 
@@ -199,6 +204,7 @@ class QuoteService:
             if waiting is not None:
                 return waiting
             self._in_flight[rid] = Future()
+            self._in_flight_fp[rid] = fp
         return None
 
     def _release(self, rid: str, exc: BaseException | None) -> None:
@@ -206,6 +212,7 @@ class QuoteService:
             return
         with self._lock:
             waiting = self._in_flight.pop(rid, None)
+            self._in_flight_fp.pop(rid, None)
         if waiting is not None and not waiting.done():
             if exc is None:  # pragma: no cover - finish() resolves it
                 waiting.cancel()
@@ -278,10 +285,14 @@ class QuoteService:
         rid = request.request_id
         with self._lock:
             # Identical effective requests are the same quote; the first record stays its home.
-            self._quotes.setdefault(response.quote.quote_id, response)
+            if response.quote.quote_id not in self._quotes:
+                self._quotes[response.quote.quote_id] = response
+                if len(self._quotes) > RECENT_QUOTES:
+                    self._quotes.popitem(last=False)
             if rid:
                 self._by_request_id[rid] = _Stored(
-                    frozenset([convert.fingerprint(request)]), response.quote.quote_id
+                    frozenset([self._in_flight_fp.pop(rid, "") or convert.fingerprint(request)]),
+                    response.quote.quote_id,
                 )
                 waiting = self._in_flight.pop(rid, None)
             else:
