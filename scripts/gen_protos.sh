@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 export PATH="$(dirname "$PY"):$PATH"
-find protos -name '*_pb2*.py' -delete -o -name '*_pb2*.pyi' -delete
-mapfile -t files < <(find protos -name '*.proto' | sort)
+find protos/ecoloan \( -name '*_pb2*.py' -o -name '*_pb2*.pyi' \) -delete
+mapfile -t files < <(find protos/ecoloan -name '*.proto' | sort)
 "$PY" -m grpc_tools.protoc -I protos \
   --python_out=protos --mypy_out=protos \
   --grpc_python_out=protos --mypy_grpc_out=protos \

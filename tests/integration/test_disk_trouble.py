@@ -48,7 +48,7 @@ def _fill(path: Path) -> None:
     chunk = b"\0" * 4096
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        with pytest.raises(OSError) as info:  # noqa: PT012 - the loop is the setup
+        with pytest.raises(OSError, match="No space left") as info:  # noqa: PT012 - setup loop
             while True:
                 os.write(fd, chunk)
     finally:
