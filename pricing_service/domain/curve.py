@@ -14,6 +14,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
+from pricing_service.domain.rates import CTX
+
 SCORE_STEP = Decimal("0.1")
 VALUE_STEP = Decimal("0.01")
 MAX_SCORE = Decimal(100)
@@ -32,7 +34,7 @@ class ScoreCurve:
         lo, hi = self.anchors[0], self.anchors[-1]
         table: list[Decimal] = []
         for tenth in range(1001):
-            score = Decimal(tenth) * SCORE_STEP
+            score = CTX.multiply(Decimal(tenth), SCORE_STEP)
             if score <= lo[0]:
                 table.append(lo[1])
             elif score >= hi[0]:
@@ -41,12 +43,14 @@ class ScoreCurve:
                 raw = float(interp(tenth / 10))
                 # repr() is the shortest round-trip string of the double: the
                 # same double always gives the same Decimal.
-                table.append(Decimal(repr(raw)).quantize(VALUE_STEP, rounding=ROUND_HALF_EVEN))
+                table.append(
+                    Decimal(repr(raw)).quantize(VALUE_STEP, rounding=ROUND_HALF_EVEN, context=CTX)
+                )
         # Anchors are exact: the table goes through them whatever the float did.
         for s, v in self.anchors:
-            table[int(s / SCORE_STEP)] = v
+            table[int(CTX.divide(s, SCORE_STEP))] = v
         self.table = tuple(table)
 
     def adjustment_bp(self, score: Decimal) -> Decimal:
         """The curve's value at `score` (0-100, at most one decimal)."""
-        return self.table[int(score / SCORE_STEP)]
+        return self.table[int(CTX.divide(score, SCORE_STEP))]

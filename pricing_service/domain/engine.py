@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any, TypeVar, cast
 
 from pricing_service.domain import schedule
 from pricing_service.domain.errors import (
@@ -13,7 +16,8 @@ from pricing_service.domain.errors import (
     ProductNotFoundError,
 )
 from pricing_service.domain.evidence import ProductKind, Tenor
-from pricing_service.domain.grading import grade_for
+from pricing_service.domain.grading import Benchmark, grade_for
+from pricing_service.domain.lpr import Fixing
 from pricing_service.domain.policy import Policy, Product
 from pricing_service.domain.quote import CarbonAssessment, PricedQuote, Step
 from pricing_service.domain.rates import (
@@ -28,6 +32,8 @@ from pricing_service.domain.request import QuoteRequest
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+_EIGHT_HOURS = timedelta(hours=8)
 
 
 def beijing_date(instant_utc: datetime) -> date:
@@ -62,63 +68,183 @@ def _check_age(policy: Policy, pricing_date: date, assessed: date, field: str) -
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Ordinary:
+    """The ordinary-rate part of a quote: a function of (fixing, rating, term) alone."""
+
+    tenor: Tenor
+    base: Decimal
+    fixing: Fixing
+    steps: tuple[Step, ...]
+    raw: Decimal
+    rate: Decimal
+    percent: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class _Final:
+    """What follows from the final rate alone: its ROUNDING step and its percent."""
+
+    step: Step
+    percent: Decimal
+
+
+# Bounds the per-policy memo. Its keys are bounded by the policy (fixings x ratings
+# x terms, rates between floor and cap), but a long LPR history or a very fine
+# rounding step could make that large: when full it is emptied and refills with
+# what is in use. Entries are built again on demand, identical.
+_MEMO_LIMIT = 1 << 15
+_T = TypeVar("_T")
+
+
+def _remember(memo: dict[Hashable, Any], key: Hashable, value: object) -> None:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+
+
+def _memoized(policy: Policy, key: Hashable, build: Callable[[], _T]) -> _T:
+    """policy.memo[key], built on first use (the key must fix the value)."""
+    value = policy.memo.get(key)
+    if value is None:
+        value = build()
+        _remember(policy.memo, key, value)
+    return cast(_T, value)
+
+
+def _ordinary(policy: Policy, index: int, rating: str, term: int) -> _Ordinary:
+    fixing = policy.fixings.fixings[index]
+    tenor = policy.tenor_for(term)
+    base, base_step = _memoized(policy, ("base", index, tenor), lambda: _base_step(fixing, tenor))
+    spread, spread_step = _memoized(
+        policy, ("spread", rating), lambda: _spread_step(policy, rating)
+    )
+    tenor_add, tenor_step = _memoized(policy, ("tenor", term), lambda: _tenor_step(policy, term))
+    raw = CTX.add(CTX.add(base, spread), tenor_add)
+    # round_to_step() depends on the value of raw only; see price() on exponents.
+    rate, rate_step, percent = _memoized(
+        policy, ("ordinary", raw), lambda: _ordinary_rate(policy, raw)
+    )
+    steps = (
+        (base_step, spread_step, rate_step)
+        if tenor_step is None
+        else (base_step, spread_step, tenor_step, rate_step)
+    )
+    return _Ordinary(tenor, base, fixing, steps, raw, rate, percent)
+
+
+def _base_step(fixing: Fixing, tenor: Tenor) -> tuple[Decimal, Step]:
+    base = fixing.rate_bp(tenor)
+    published = fixing.published_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    return base, Step(
+        "BASE_RATE",
+        _pct(base),
+        "percent",
+        f"{tenor.value} LPR，{published}（北京时间）公布，定价时点有效",
+        f"{tenor.value} LPR published {published} Beijing time, in force at pricing",
+    )
+
+
+def _spread_step(policy: Policy, rating: str) -> tuple[Decimal, Step]:
+    spread = policy.spreads_bp[rating]
+    return spread, Step(
+        "STANDARD_SPREAD",
+        _bp(spread),
+        "bp",
+        f"信用评级 {rating} 的标准加点",
+        f"standard spread for credit rating {rating}",
+    )
+
+
+def _tenor_step(policy: Policy, term: int) -> tuple[Decimal, Step | None]:
+    tenor_add = policy.tenor_spread_bp(term)
+    if tenor_add == ZERO:
+        return tenor_add, None
+    return tenor_add, Step(
+        "TENOR_SPREAD",
+        _bp(tenor_add),
+        "bp",
+        f"期限 {term} 个月的期限加点",
+        f"term spread for {term} months",
+    )
+
+
+def _ordinary_rate(policy: Policy, raw: Decimal) -> tuple[Decimal, Step, Decimal]:
+    rate = round_to_step(raw, policy.rounding_step_bp, policy.rounding_mode)
+    step = Step(
+        "ORDINARY_RATE",
+        _pct(rate),
+        "percent",
+        "普通贷款利率 = LPR + 标准加点",
+        "ordinary-loan rate = LPR + standard spread",
+    )
+    return rate, step, bp_to_percent(rate)
+
+
+def _final(policy: Policy, final: Decimal) -> _Final:
+    mode_zh = {"half_even": "银行家舍入", "half_up": "四舍五入"}[policy.rounding_mode]
+    step = Step(
+        "ROUNDING",
+        _pct(final),
+        "percent",
+        f"按 {_bp(policy.rounding_step_bp)} bp {mode_zh}，仅舍入一次",
+        f"rounded once to {_bp(policy.rounding_step_bp)} bp, {policy.rounding_mode}",
+    )
+    return _Final(step, bp_to_percent(final))
+
+
+def _concession(concession: Decimal) -> Step:
+    return Step(
+        "CONCESSION",
+        _bp(concession),
+        "bp",
+        "较普通贷款利率的优惠",
+        "concession versus the ordinary-loan rate",
+    )
+
+
 def price(req: QuoteRequest, policy: Policy) -> PricedQuote:
-    """Price `req` under `policy`, step by step, exactly."""
+    """Price `req` under `policy`, step by step, exactly, whatever the caller's decimal context.
+
+    Every Decimal operation here names CTX (no operators, no bare quantize), and
+    the schedule and grading functions run under CTX themselves: a caller's
+    decimal context cannot change a quote.
+
+    What depends on the policy alone (the ordinary-rate part for a fixing,
+    rating and term; the rounding and concession steps for a rate) is kept in
+    policy.memo: it is a function of its key, so reading it back changes nothing.
+    Rates of one policy carry the exponent of its rounding step, so a rate's
+    value fixes its text, and keying those steps by value is exact.
+    """
     product = policy.products.get(req.product_id)
     if product is None:
         raise ProductNotFoundError(req.product_id)
-    _check_terms(req, policy)
-    pricing_date = beijing_date(req.pricing_time)
-    steps: list[Step] = []
-
-    tenor = policy.tenor_for(req.term_months)
-    fixing = policy.fixings.in_force(req.pricing_time)
-    base = fixing.rate_bp(tenor)
-    published = fixing.published_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
-    steps.append(
-        Step(
-            "BASE_RATE",
-            _pct(base),
-            "percent",
-            f"{tenor.value} LPR，{published}（北京时间）公布，定价时点有效",
-            f"{tenor.value} LPR published {published} Beijing time, in force at pricing",
-        )
-    )
-    spread = policy.spreads_bp[req.credit_rating]
-    steps.append(
-        Step(
-            "STANDARD_SPREAD",
-            _bp(spread),
-            "bp",
-            f"信用评级 {req.credit_rating} 的标准加点",
-            f"standard spread for credit rating {req.credit_rating}",
-        )
-    )
-    tenor_add = policy.tenor_spread_bp(req.term_months)
-    if tenor_add != ZERO:
-        steps.append(
-            Step(
-                "TENOR_SPREAD",
-                _bp(tenor_add),
-                "bp",
-                f"期限 {req.term_months} 个月的期限加点",
-                f"term spread for {req.term_months} months",
-            )
-        )
-    ordinary_raw = base + spread + tenor_add
-    ordinary = round_to_step(ordinary_raw, policy.rounding_step_bp, policy.rounding_mode)
-    steps.append(
-        Step(
-            "ORDINARY_RATE",
-            _pct(ordinary),
-            "percent",
-            "普通贷款利率 = LPR + 标准加点",
-            "ordinary-loan rate = LPR + standard spread",
-        )
-    )
+    term = req.term_months
+    rating = req.credit_rating
+    principal = req.principal_fen
+    if (
+        rating not in policy.spreads_bp
+        or not policy.min_term_months <= term <= policy.max_term_months
+        or principal > policy.max_principal_fen
+        or req.upfront_fee_fen >= principal
+    ):
+        _check_terms(req, policy)
+    pricing_time = req.pricing_time
+    if pricing_time.tzinfo is UTC:
+        pricing_date = (pricing_time + _EIGHT_HOURS).date()  # Beijing has no DST
+    else:
+        pricing_date = pricing_time.astimezone(BEIJING).date()
+    index = policy.fixings.index_in_force(pricing_time)
+    memo = policy.memo
+    key: tuple[object, ...] = (index, rating, term)
+    ordinary: _Ordinary | None = memo.get(key)
+    if ordinary is None:
+        ordinary = _ordinary(policy, index, rating, term)
+        _remember(memo, key, ordinary)
+    steps = list(ordinary.steps)
 
     adjust, carbon = _product_adjustment(req, policy, product, pricing_date, steps)
-    raw = ordinary_raw + adjust
+    raw = CTX.add(ordinary.raw, adjust)
     floor_binding = raw < policy.floor_bp
     cap_binding = raw > policy.cap_bp
     bounded = raw
@@ -145,50 +271,44 @@ def price(req: QuoteRequest, policy: Policy) -> PricedQuote:
             )
         )
     final = round_to_step(bounded, policy.rounding_step_bp, policy.rounding_mode)
-    mode_zh = {"half_even": "银行家舍入", "half_up": "四舍五入"}[policy.rounding_mode]
-    steps.append(
-        Step(
-            "ROUNDING",
-            _pct(final),
-            "percent",
-            f"按 {_bp(policy.rounding_step_bp)} bp {mode_zh}，仅舍入一次",
-            f"rounded once to {_bp(policy.rounding_step_bp)} bp, {policy.rounding_mode}",
-        )
-    )
-    concession = ordinary - final
-    steps.append(
-        Step(
-            "CONCESSION",
-            _bp(concession),
-            "bp",
-            "较普通贷款利率的优惠",
-            "concession versus the ordinary-loan rate",
-        )
-    )
-    final_pct = bp_to_percent(final)
-    ordinary_pct = bp_to_percent(ordinary)
-    repayment = schedule.summary(req.principal_fen, final_pct, req.term_months, req.repayment)
-    first_year = schedule.first_year_concession_fen(
-        req.principal_fen, ordinary_pct, final_pct, req.term_months, req.repayment
-    )
-    annualised = schedule.annualised_percent(
-        req.principal_fen,
+    key = ("final", final)
+    tail: _Final | None = memo.get(key)
+    if tail is None:
+        tail = _final(policy, final)
+        _remember(memo, key, tail)
+    steps.append(tail.step)
+    concession = CTX.subtract(ordinary.rate, final)
+    key = ("concession", concession)
+    concession_step: Step | None = memo.get(key)
+    if concession_step is None:
+        concession_step = _concession(concession)
+        _remember(memo, key, concession_step)
+    steps.append(concession_step)
+
+    repayment, first_year, annualised = schedule.loan_figures(
+        principal,
         req.upfront_fee_fen,
-        final_pct,
-        req.term_months,
+        ordinary.percent,
+        tail.percent,
+        term,
         req.repayment,
         policy.annualised_decimals,
     )
+    validity: timedelta | None = memo.get("validity")
+    if validity is None:
+        validity = timedelta(hours=policy.validity_hours)
+        _remember(memo, "validity", validity)
+    fixing = ordinary.fixing
     return PricedQuote(
         product_id=product.product_id,
         product_kind=product.kind,
-        pricing_time=req.pricing_time,
+        pricing_time=pricing_time,
         pricing_date=pricing_date,
-        valid_until=req.pricing_time + timedelta(hours=policy.validity_hours),
+        valid_until=pricing_time + validity,
         rate_bp=final,
-        ordinary_bp=ordinary,
-        tenor=tenor,
-        base_bp=base,
+        ordinary_bp=ordinary.rate,
+        tenor=ordinary.tenor,
+        base_bp=ordinary.base,
         base_published_at=fixing.published_at,
         concession_bp=concession,
         first_year_concession_fen=first_year,
@@ -250,7 +370,11 @@ def _carbon(
         given = req.carbon_grade
         _check_age(policy, pricing_date, given.assessed_on, "carbon_grade.assessed_on")
         grade = given.grade
-        carbon = CarbonAssessment(grade=grade, source="given", efficiency_k="", level="")
+        carbon = (
+            _memoized(policy, ("carbon_given", grade), lambda: _given_assessment(grade))
+            if grade in product.grade_adjust_bp  # no memo entry for grades a request makes up
+            else _given_assessment(grade)
+        )
         steps.append(
             Step(
                 "CARBON_GRADE",
@@ -270,24 +394,15 @@ def _carbon(
         carbon = CarbonAssessment(
             grade=grade, source="computed", efficiency_k=k, level=result.level
         )
-        label = f"{result.level}{grade}级" if result.level else f"{grade}级"
-        steps.append(
-            Step(
-                "CARBON_EFFICIENCY_K",
-                k,
-                "K",
-                f"碳效 K = 排放强度 ÷ 行业基准 {fmt_decimal(bench.benchmark)} tCO2/{bench.unit}",
-                f"K = intensity ÷ industry benchmark {fmt_decimal(bench.benchmark)} "
-                f"tCO2/{bench.unit}",
-            )
+        reason_zh, reason_en = _memoized(
+            policy, ("k_reasons", ev.industry), lambda: _k_reasons(bench)
         )
+        steps.append(Step("CARBON_EFFICIENCY_K", k, "K", reason_zh, reason_en))
         steps.append(
-            Step(
-                "CARBON_GRADE",
-                str(grade),
-                "grade",
-                f"按碳效 K 计算等级：{label}",
-                f"grade computed from K: {grade}",
+            _memoized(
+                policy,
+                ("carbon_computed_grade", result.level, grade),
+                lambda: _computed_grade_step(result.level, grade),
             )
         )
     else:
@@ -308,15 +423,41 @@ def _carbon(
             {"grade": str(grade), "eligible_grades": eligible},
         )
     steps.append(
-        Step(
-            "CARBON_ADJUSTMENT",
-            _bp(adjust),
-            "bp",
-            f"{product.name_zh}：碳账户 {grade} 级较普通贷款利率调整",
-            f"{product.name_en}: adjustment for carbon grade {grade} vs the ordinary rate",
+        _memoized(
+            policy,
+            ("carbon_adjustment", product.product_id, grade),
+            lambda: Step(
+                "CARBON_ADJUSTMENT",
+                _bp(adjust),
+                "bp",
+                f"{product.name_zh}：碳账户 {grade} 级较普通贷款利率调整",
+                f"{product.name_en}: adjustment for carbon grade {grade} vs the ordinary rate",
+            ),
         )
     )
     return adjust, carbon
+
+
+def _given_assessment(grade: int) -> CarbonAssessment:
+    return CarbonAssessment(grade=grade, source="given", efficiency_k="", level="")
+
+
+def _k_reasons(bench: Benchmark) -> tuple[str, str]:
+    return (
+        f"碳效 K = 排放强度 ÷ 行业基准 {fmt_decimal(bench.benchmark)} tCO2/{bench.unit}",
+        f"K = intensity ÷ industry benchmark {fmt_decimal(bench.benchmark)} tCO2/{bench.unit}",
+    )
+
+
+def _computed_grade_step(level: str, grade: int) -> Step:
+    label = f"{level}{grade}级" if level else f"{grade}级"
+    return Step(
+        "CARBON_GRADE",
+        str(grade),
+        "grade",
+        f"按碳效 K 计算等级：{label}",
+        f"grade computed from K: {grade}",
+    )
 
 
 def _mine(
@@ -357,16 +498,21 @@ def _mine(
         )
     )
     if class_bp != ZERO:
+        cls = ev.construction_class
         steps.append(
-            Step(
-                "MINE_CLASS_ADJUSTMENT",
-                _bp(class_bp),
-                "bp",
-                f"建设条件 {ev.construction_class} 类调整",
-                f"construction-condition class {ev.construction_class} adjustment",
+            _memoized(
+                policy,
+                ("mine_class", product.product_id, cls),
+                lambda: Step(
+                    "MINE_CLASS_ADJUSTMENT",
+                    _bp(class_bp),
+                    "bp",
+                    f"建设条件 {cls} 类调整",
+                    f"construction-condition class {cls} adjustment",
+                ),
             )
         )
-    return curve_bp + class_bp
+    return CTX.add(curve_bp, class_bp)
 
 
 def _transition(
@@ -389,11 +535,15 @@ def _transition(
             f"{product.min_annual_tco2_reduced}",
             {"annual_tco2_reduced": fmt_decimal(ev.annual_tco2_reduced)},
         )
-    cut = ev.coal_g_per_kwh_before - ev.coal_g_per_kwh_after
-    pct = CTX.divide(CTX.multiply(cut, HUNDRED), ev.coal_g_per_kwh_before).quantize(Decimal("0.01"))
+    cut = CTX.subtract(ev.coal_g_per_kwh_before, ev.coal_g_per_kwh_after)
+    pct = CTX.divide(CTX.multiply(cut, HUNDRED), ev.coal_g_per_kwh_before).quantize(
+        CENT, context=CTX
+    )
     for band in product.bands:
         # Compared by cross-multiplication so a band edge is exact.
-        if cut * HUNDRED >= band.min_reduction_pct * ev.coal_g_per_kwh_before:
+        if CTX.multiply(cut, HUNDRED) >= CTX.multiply(
+            band.min_reduction_pct, ev.coal_g_per_kwh_before
+        ):
             steps.append(
                 Step(
                     "TRANSITION_BAND",

@@ -42,7 +42,8 @@ def grade_for(
 
     Boundaries are compared by cross-multiplication (emissions ≤ k × benchmark ×
     activity), so K = 0.6 exactly is grade 1 whatever the decimal expansion of
-    the division would be.
+    the division would be. Every operation names CTX: the caller's decimal
+    context does not matter.
     """
     if benchmark.basis == "output":
         activity, field = evidence.output_quantity, "carbon_emissions.output_quantity"
@@ -55,7 +56,7 @@ def grade_for(
     emissions = evidence.emissions_tco2
     grade = len(k_upper) + 1
     for i, upper in enumerate(k_upper):
-        if emissions <= upper * benchmark.benchmark * activity:
+        if emissions <= CTX.multiply(CTX.multiply(upper, benchmark.benchmark), activity):
             grade = i + 1
             break
     intensity = CTX.divide(emissions, activity)
@@ -64,8 +65,10 @@ def grade_for(
         labels = ("低碳", "中碳", "高碳")
         level = labels[-1]
         for i, upper in enumerate(level_upper):
-            if emissions <= upper * activity:
+            if emissions <= CTX.multiply(upper, activity):
                 level = labels[i]
                 break
-    k = CTX.divide(emissions, CTX.multiply(benchmark.benchmark, activity)).quantize(K_DECIMALS)
+    k = CTX.divide(emissions, CTX.multiply(benchmark.benchmark, activity)).quantize(
+        K_DECIMALS, context=CTX
+    )
     return GradeResult(grade=grade, k_display=k, level=level, intensity=intensity)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from pricing_service.domain.errors import NoFixingInForceError
@@ -32,7 +32,9 @@ class FixingTable:
 
     def __init__(self, fixings: Sequence[Fixing]) -> None:
         self._fixings = tuple(sorted(fixings, key=lambda f: f.published_at))
-        self._instants = [f.published_at for f in self._fixings]
+        # Kept in UTC: requests carry UTC instants, and aware datetimes sharing a
+        # tzinfo compare without calling utcoffset() (some 30x faster).
+        self._instants = [f.published_at.astimezone(UTC) for f in self._fixings]
 
     @property
     def fixings(self) -> tuple[Fixing, ...]:
@@ -45,7 +47,11 @@ class FixingTable:
         A fixing published at 09:00 on the 20th does not price a quote at 08:30
         that day: the previous fixing still holds.
         """
+        return self._fixings[self.index_in_force(instant)]
+
+    def index_in_force(self, instant: datetime) -> int:
+        """The position in `fixings` of the fixing in force at `instant`."""
         i = bisect.bisect_right(self._instants, instant)
         if i == 0:
             raise NoFixingInForceError(instant.isoformat())
-        return self._fixings[i - 1]
+        return i - 1

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from pricing_service.domain.curve import ScoreCurve
 from pricing_service.domain.evidence import Industry, ProductKind, Tenor
@@ -82,6 +83,11 @@ class Policy:
     level_upper: tuple[Decimal, ...]
     industries: Mapping[Industry, Benchmark]
     products: Mapping[str, Product]
+    # The engine's cache of values derived from this version alone (ordinary-rate
+    # parts, fixed breakdown steps): not part of the policy, its equality or repr.
+    memo: dict[Hashable, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def tenor_for(self, term_months: int) -> Tenor:
         """1Y LPR up to the split, 5Y+ above it."""

@@ -12,7 +12,7 @@ import itertools
 import json
 import tomllib
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +23,7 @@ from pricing_service.domain.evidence import Industry, ProductKind
 from pricing_service.domain.grading import Benchmark
 from pricing_service.domain.lpr import Fixing, FixingTable
 from pricing_service.domain.policy import Policy, Product, TenorSpread, TransitionBand
-from pricing_service.domain.rates import ROUNDING_MODES, percent_to_bp
+from pricing_service.domain.rates import CTX, ROUNDING_MODES, percent_to_bp
 
 SCHEMA = 1
 T = TypeVar("T")
@@ -34,7 +34,9 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime | date | time):
+        # TOML local times are valid TOML; in a key the engine ignores they
+        # must still canonicalise (json.dumps would raise TypeError).
         return value.isoformat()
     if isinstance(value, float):
         # Rejected by validation; kept visible in the canonical form.
@@ -250,6 +252,19 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
     step = c.decimal(c.get(rounding, "step_bp", "rounding"), "rounding.step_bp")
     if step is not None and step <= 0:
         c.problem("rounding.step_bp", "must be > 0")
+    if step is not None and step > 0 and floor is not None and cap is not None:
+        # Rounding comes after the bounds: a bound off the rounding grid would be
+        # crossed by the rounded rate (floor 102 bp, step 5 -> 100 bp).
+        for name, bound in (("floor", floor), ("cap", cap)):
+            try:
+                on_grid = CTX.remainder(percent_to_bp(bound), step) == 0
+            except InvalidOperation:  # more than 34 digits of steps
+                on_grid = False
+            if not on_grid:
+                c.problem(
+                    f"bounds.{name}",
+                    f"{bound}% must be a multiple of rounding.step_bp ({step} bp)",
+                )
     mode = c.typed(c.get(rounding, "mode", "rounding"), "rounding.mode", str, "a string")
     if mode is not None and mode not in ROUNDING_MODES:
         c.problem("rounding.mode", f"must be one of {', '.join(ROUNDING_MODES)}, got {mode!r}")
@@ -277,6 +292,8 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
     max_age = c.typed(
         c.get(evidence, "max_age_days", "evidence"), "evidence.max_age_days", int, "an integer"
     )
+    if max_age is not None and max_age < 0:
+        c.problem("evidence.max_age_days", "must be >= 0")
 
     carbon = c.table(document, "carbon", "")
     k_upper = c.each(c.get(carbon, "grade_k_upper", "carbon"), "carbon.grade_k_upper", c.decimal)
