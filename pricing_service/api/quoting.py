@@ -11,8 +11,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC, date, datetime
+from typing import Any, Literal, Protocol
 
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
 
@@ -24,7 +24,12 @@ from pricing_service.audit.sink import (
     AuditSink,
     AuditUnavailableError,
 )
-from pricing_service.domain.engine import beijing_date, price
+from pricing_service.domain.engine import (
+    beijing_date,
+    evidence_violations,
+    price,
+    term_violations,
+)
 from pricing_service.domain.errors import (
     FieldViolation,
     InvalidRequestError,
@@ -63,14 +68,52 @@ def price_effective(
 
     `request_json` is `convert.canonical_json(effective)` when the caller has it already.
     """
-    domain = convert.request_to_domain(effective)
+    try:
+        domain = convert.request_to_domain(effective)
+    except InvalidRequestError as exc:
+        raise _with_policy_violations(exc, effective, policies.in_force) from None
     policy = policies.in_force(beijing_date(domain.pricing_time))
     return _priced(effective, domain, policy, request_json), policy
 
 
 def price_under(effective: pb.CreateQuoteRequest, policy: Policy) -> pb.Quote:
     """Price an effective request under one given policy version (replay)."""
-    return _priced(effective, convert.request_to_domain(effective), policy, None)
+    try:
+        domain = convert.request_to_domain(effective)
+    except InvalidRequestError as exc:
+        raise _with_policy_violations(exc, effective, lambda _day: policy) from None
+    return _priced(effective, domain, policy, None)
+
+
+_EVIDENCE_FIELDS: tuple[
+    Literal["carbon_grade", "carbon_emissions", "mine_score", "transition_kpis"], ...
+] = ("carbon_grade", "carbon_emissions", "mine_score", "transition_kpis")
+
+
+def _with_policy_violations(
+    exc: InvalidRequestError,
+    effective: pb.CreateQuoteRequest,
+    policy_on: Callable[[date], Policy],
+) -> InvalidRequestError:
+    """Add what the policy finds wrong to the shape errors, so one reply lists every bad field."""
+    try:
+        policy = policy_on(beijing_date(convert.to_datetime(effective.pricing_time)))
+    except (PricingError, ValueError, OverflowError, OSError):
+        return exc
+    more = term_violations(
+        effective.credit_rating,
+        effective.term_months,
+        effective.principal_fen,
+        effective.upfront_fee_fen,
+        policy,
+    )
+    product = policy.products.get(effective.product_id)
+    if product is not None:
+        present = frozenset(f for f in _EVIDENCE_FIELDS if effective.HasField(f))
+        more += evidence_violations(product, present)
+    seen = {v.field for v in exc.violations}
+    added = [v for v in more if v.field not in seen]
+    return InvalidRequestError([*exc.violations, *added]) if added else exc
 
 
 def _priced(

@@ -323,26 +323,57 @@ def price(req: QuoteRequest, policy: Policy) -> PricedQuote:
     )
 
 
-def _check_terms(req: QuoteRequest, policy: Policy) -> None:
+def term_violations(
+    credit_rating: str, term_months: int, principal_fen: int, upfront_fee_fen: int, policy: Policy
+) -> list[FieldViolation]:
+    """The request's terms that the policy does not allow, one violation per field."""
     bad: list[FieldViolation] = []
-    if req.credit_rating not in policy.spreads_bp:
+    if credit_rating not in policy.spreads_bp:
         known = ", ".join(policy.spreads_bp)
         bad.append(
-            FieldViolation("credit_rating", f"unknown rating {req.credit_rating!r}; one of {known}")
+            FieldViolation("credit_rating", f"unknown rating {credit_rating!r}; one of {known}")
         )
-    if not policy.min_term_months <= req.term_months <= policy.max_term_months:
+    if not policy.min_term_months <= term_months <= policy.max_term_months:
         bad.append(
             FieldViolation(
                 "term_months",
                 f"must be {policy.min_term_months} to {policy.max_term_months} months",
             )
         )
-    if req.principal_fen > policy.max_principal_fen:
+    if principal_fen > policy.max_principal_fen:
         bad.append(
             FieldViolation("principal_fen", f"must be at most {policy.max_principal_fen} fen")
         )
-    if req.upfront_fee_fen >= req.principal_fen:
+    if upfront_fee_fen >= principal_fen > 0:
         bad.append(FieldViolation("upfront_fee_fen", "must be less than principal_fen"))
+    return bad
+
+
+def evidence_violations(product: Product, present: frozenset[str]) -> list[FieldViolation]:
+    """Evidence the product needs that the request lacks (`present`: evidence field names)."""
+    if product.kind is ProductKind.CARBON_ACCOUNT and not present & {
+        "carbon_grade",
+        "carbon_emissions",
+    }:
+        return [
+            FieldViolation(
+                "carbon_grade",
+                f"product {product.product_id} needs carbon_grade or carbon_emissions",
+            )
+        ]
+    if product.kind is ProductKind.MINE_SCORE and "mine_score" not in present:
+        return [FieldViolation("mine_score", f"product {product.product_id} needs mine_score")]
+    if product.kind is ProductKind.TRANSITION and "transition_kpis" not in present:
+        return [
+            FieldViolation("transition_kpis", f"product {product.product_id} needs transition_kpis")
+        ]
+    return []
+
+
+def _check_terms(req: QuoteRequest, policy: Policy) -> None:
+    bad = term_violations(
+        req.credit_rating, req.term_months, req.principal_fen, req.upfront_fee_fen, policy
+    )
     if bad:
         raise InvalidRequestError(bad)
 

@@ -211,6 +211,7 @@ def test_quote_invalid_argument_prints_every_field_violation(
         "  field principal_fen: must be > 0",
         "  field term_months: must be 1 to 360",
         "  field repayment_method: unknown or unspecified value 0",
+        "  field carbon_grade: product lvtanrong needs carbon_grade or carbon_emissions",
     ]
 
 

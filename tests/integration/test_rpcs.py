@@ -504,3 +504,23 @@ def test_aio_server_smoke(aio_target: str) -> None:
             "standard",
             "lvtanrong",
         ]
+
+
+def test_shape_and_policy_violations_come_in_one_reply(client: PricingClient) -> None:
+    """A bad principal (shape) and an unknown rating and missing evidence (policy) together."""
+    req = pb.CreateQuoteRequest(
+        borrower_id="B-ALL",
+        product_id="lvtanrong",
+        credit_rating="ZZ",
+        principal_fen=0,
+        term_months=12,
+        repayment_method=pb.REPAYMENT_METHOD_EQUAL_INSTALLMENT,
+    )
+    req.pricing_time.FromJsonString("2026-11-20T02:00:00Z")
+    with pytest.raises(InvalidArgument) as info:
+        client.create_quote(req)
+    assert [field for field, _ in info.value.field_violations] == [
+        "principal_fen",
+        "credit_rating",
+        "carbon_grade",
+    ]
