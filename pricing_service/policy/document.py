@@ -168,9 +168,88 @@ class _Checker:
         return out
 
 
+_KNOWN: dict[str, frozenset[str]] = {
+    "": frozenset(
+        {
+            "schema",
+            "version",
+            "effective_from",
+            "description",
+            "base_rate",
+            "spreads",
+            "bounds",
+            "rounding",
+            "quote",
+            "evidence",
+            "carbon",
+            "products",
+        }
+    ),
+    "base_rate": frozenset({"tenor_split_months", "confirmed_through", "fixings"}),
+    "base_rate.fixings[]": frozenset({"published_at", "lpr_1y", "lpr_5y"}),
+    "spreads.tenor[]": frozenset({"max_months", "add_bp"}),
+    "bounds": frozenset({"floor", "cap"}),
+    "rounding": frozenset({"step_bp", "mode", "annualised_decimals"}),
+    "quote": frozenset(
+        {"validity_hours", "min_term_months", "max_term_months", "max_principal_fen"}
+    ),
+    "evidence": frozenset({"max_age_days"}),
+    "carbon": frozenset({"grade_k_upper", "level_upper", "industries"}),
+    "carbon.industries.*": frozenset({"basis", "unit", "benchmark"}),
+    "products.*.bands[]": frozenset({"min_reduction_pct", "adjust_bp"}),
+}
+_PRODUCT_KEYS = frozenset({"kind", "name_zh", "name_en"})
+_KIND_KEYS = {
+    "standard": frozenset(),
+    "carbon_account": frozenset({"grade_adjust_bp"}),
+    "mine_score": frozenset({"min_score", "anchors", "class_adjust_bp"}),
+    "transition": frozenset({"min_annual_tco2_reduced", "bands"}),
+}
+
+
+def _unknown_keys(c: _Checker, document: Mapping[str, Any]) -> None:
+    """A key the engine does not read is a mistake (a typo silently ignored is a wrong price)."""
+
+    def check(table: Any, allowed: frozenset[str], path: str) -> None:
+        if not isinstance(table, dict):
+            return
+        for key in table:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else key
+                c.problem(where, f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+    def each(items: Any, allowed: frozenset[str], path: str) -> None:
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                check(item, allowed, f"{path}[{i}]")
+
+    check(document, _KNOWN[""], "")
+    for name in ("base_rate", "bounds", "rounding", "quote", "evidence", "carbon"):
+        check(document.get(name), _KNOWN[name], name)
+    base = document.get("base_rate")
+    if isinstance(base, dict):
+        each(base.get("fixings"), _KNOWN["base_rate.fixings[]"], "base_rate.fixings")
+    spreads = document.get("spreads")
+    if isinstance(spreads, dict):
+        each(spreads.get("tenor"), _KNOWN["spreads.tenor[]"], "spreads.tenor")
+    carbon = document.get("carbon")
+    industries = carbon.get("industries") if isinstance(carbon, dict) else None
+    if isinstance(industries, dict):
+        for name, table in industries.items():
+            check(table, _KNOWN["carbon.industries.*"], f"carbon.industries.{name}")
+    products = document.get("products")
+    if isinstance(products, dict):
+        for pid, table in products.items():
+            if not isinstance(table, dict) or table.get("kind") not in _KIND_KEYS:
+                continue  # the kind itself is reported by the product validator
+            check(table, _PRODUCT_KEYS | _KIND_KEYS[table["kind"]], f"products.{pid}")
+            each(table.get("bands"), _KNOWN["products.*.bands[]"], f"products.{pid}.bands")
+
+
 def build_policy(document: Mapping[str, Any]) -> Policy:
     """Validate a parsed document and build the engine's Policy; PolicyError lists all problems."""
     c = _Checker()
+    _unknown_keys(c, document)
     schema = c.typed(c.get(document, "schema", ""), "schema", int, "an integer")
     if schema is not None and schema != SCHEMA:
         c.problem("schema", f"unsupported schema {schema}; this service reads schema {SCHEMA}")

@@ -25,6 +25,7 @@ from pricing_service.policy.document import canonical_bytes, digest_of, parse_do
 from pricing_service.policy.store import (
     PolicySet,
     default_policies,
+    default_policy_bytes,
     load_paths,
     load_policy_bytes,
 )
@@ -181,13 +182,14 @@ def test_negative_evidence_age_limit_is_refused() -> None:
     assert problems == ("evidence.max_age_days: must be >= 0",)
 
 
-def test_a_toml_local_time_in_an_extra_key_loads_and_round_trips() -> None:
-    # Keys the engine does not read are carried in the canonical form; a TOML
-    # local time among them must not crash the canonicaliser.
+def test_a_toml_local_time_in_an_extra_key_is_reported_not_a_crash() -> None:
+    # A key the engine does not read is a problem; a TOML local time in it must
+    # still canonicalise (the digest is computed for every document shown).
     text = apply(('description = "Seed', 'cutoff = 09:30:00\ndescription = "Seed'))
-    toml_policy, canonical = load_policy_bytes(text.encode())
-    assert json.loads(canonical)["cutoff"] == "09:30:00"
-    assert load_policy_bytes(canonical)[0].digest == toml_policy.digest
+    with pytest.raises(PolicyError) as info:
+        load_policy_bytes(text.encode())
+    assert [p.split(":")[0] for p in info.value.problems] == ["cutoff"]
+    assert json.loads(canonical_bytes(parse_document(text.encode())))["cutoff"] == "09:30:00"
 
 
 # --- canonical form and digest ---------------------------------------------------------------
@@ -297,3 +299,14 @@ def test_loading_a_directory_of_valid_versions(tmp_path: Path) -> None:
     (tmp_path / "v2.toml").write_text(second_version(), encoding="utf-8")
     policies = load_paths([tmp_path])
     assert policies.in_force(date(2025, 1, 1) + timedelta(days=1)).version == "2026.2-test"
+
+
+def test_unknown_keys_are_problems_not_silently_ignored() -> None:
+    text = default_policy_bytes().decode()
+    text = text.replace('kind = "standard"', 'kind = "standard"\ndiscount_bp = "-50"')
+    text = text.replace("[bounds]\n", '[bounds]\nfloar = "1.00"\n')
+    with pytest.raises(PolicyError) as info:
+        load_policy_bytes(text.encode())
+    problems = info.value.problems
+    assert [p.split(":")[0] for p in problems] == ["bounds.floar", "products.standard.discount_bp"]
+    assert all("unknown key" in p for p in problems)
