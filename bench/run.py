@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks, write bench/results/<name>.json, print a short table.
 
-python -m bench.run [--quick] [--only engine|grpc] [--profile]
+python -m bench.run [--quick] [--only engine|audit|grpc|replay] [--profile]
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench import audit_bench, engine_bench, grpc_bench
+from bench import audit_bench, engine_bench, grpc_bench, replay_bench
 from bench.common import RESULTS_DIR, write_result
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "engine": lambda args: engine_bench.run(quick=args.quick),
     "audit": lambda args: audit_bench.run(quick=args.quick),
     "grpc": lambda args: grpc_bench.run(quick=args.quick, profile=args.profile),
+    "replay": lambda args: replay_bench.run(quick=args.quick, profile=args.profile),
 }
 
 
@@ -193,7 +194,55 @@ def audit_table(doc: dict[str, Any]) -> str:
     )
 
 
-TABLES = {"engine": engine_table, "audit": audit_table, "grpc": grpc_table}
+def replay_table(doc: dict[str, Any]) -> str:
+    """The replay benchmark in a few lines."""
+    rows = [
+        (
+            "audit replay (one core)",
+            "records/s",
+            "records/cpu-s",
+            "us/record",
+            "peak RSS MB",
+            "generate s (step)",
+            "differences",
+        )
+    ]
+    for size, step in doc["steps"].items():
+        r, g = step["replay"], step["generate"]
+        rows.append(
+            (
+                f"log of {int(size):,} records",
+                _fmt(r["records_per_s"]),
+                _fmt(r["records_per_cpu_s"]),
+                _fmt(r["us_per_record"], ".1f"),
+                _fmt(r["peak_rss_mb"], ".1f"),
+                _fmt(g["seconds"], ".1f"),
+                _fmt(r["differences"]),
+            )
+        )
+    res = doc["results"]
+    met = "MET" if doc["meets_target"] else "NOT met"
+    lines = [
+        _table(rows),
+        f"target >= {doc['targets']['replay_records_per_s']:,} records/s: {met} "
+        f"(ratio {doc['ratios']['replay_vs_target']}); peak RSS growth "
+        f"{res['rss_growth_ratio']}; generation {res['generate_records_per_s']:,} quotes/s",
+    ]
+    prof = doc.get("profile")
+    if prof:
+        top = ", ".join(
+            f"{p['function']} {p['cum_share']:.0%}" for p in prof["top_cumulative"][1:7]
+        )
+        lines.append(f"profile ({prof['records']:,} records, cumulative): {top}")
+    return "\n".join(lines)
+
+
+TABLES = {
+    "engine": engine_table,
+    "audit": audit_table,
+    "grpc": grpc_table,
+    "replay": replay_table,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs (about a minute)")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only NAME")
     parser.add_argument(
-        "--profile", action="store_true", help="also sample each CreateQuote server with py-spy"
+        "--profile",
+        action="store_true",
+        help="also sample each CreateQuote server with py-spy, and cProfile one replay",
     )
     parser.add_argument(
         "--show", action="store_true", help="print the tables of the last results; run nothing"

@@ -22,7 +22,7 @@ from pricing_service.api.quoting import price_under
 from pricing_service.audit.archive import PolicyArchive
 from pricing_service.audit.errors import PolicyArchiveError
 from pricing_service.audit.reader import LogRecord
-from pricing_service.domain.errors import PolicyError, PricingError
+from pricing_service.domain.errors import NoPolicyInForceError, PolicyError, PricingError
 from pricing_service.domain.policy import Policy
 from pricing_service.policy.store import load_policy_bytes
 
@@ -223,11 +223,15 @@ def _replay_one(rec: LogRecord, archive: ArchivedPolicies, report: ReplayReport)
     replayed_response: dict[str, Any] | None = None
     replayed_error: dict[str, Any] | None = None
     if digest is None:
-        # Refused before any policy applied (no policy in force, malformed instant):
-        # the converter alone must refuse it again.
+        # The service records no digest only when no policy was in force at the request's
+        # instant (or the instant was malformed): the converter must refuse it again, or,
+        # if it is well-formed, the only refusal the service can have given is that one.
         try:
             convert.request_to_domain(request)
-            replayed_error = {"code": "OK"}
+            replayed_error = {
+                "code": "FAILED_PRECONDITION",
+                "reason": NoPolicyInForceError("").reason,
+            }
         except PricingError as exc:
             replayed_error = dict(error_record(exc))
     else:

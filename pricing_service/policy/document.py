@@ -435,7 +435,9 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
         fixings=FixingTable(fixings),
         tenor_split_months=split,
         lpr_confirmed_through=confirmed,
-        spreads_bp=spreads,
+        # The canonical JSON sorts keys, the TOML does not: order every mapping by a rule
+        # of its own, so a policy read back from the archive behaves byte for byte the same.
+        spreads_bp=dict(sorted(spreads.items(), key=lambda kv: (kv[1], kv[0]))),
         tenor_spreads=tuple(tenor_bands),
         floor_bp=percent_to_bp(floor),
         cap_bp=percent_to_bp(cap),
@@ -450,7 +452,7 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
         grade_k_upper=tuple(k_upper),
         level_upper=tuple(level_upper),
         industries=industries,
-        products=products,
+        products=dict(sorted(products.items())),
     )
 
 

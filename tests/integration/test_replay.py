@@ -109,6 +109,33 @@ def two_policy_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 )
             with pytest.raises(InvalidArgument):
                 client.create_quote(pb.CreateQuoteRequest(product_id="lvtanrong"))
+            # A rating the policy does not know: the violation lists the policy's ratings,
+            # which replay must list in the same order from the archived (JSON) policy.
+            with pytest.raises(InvalidArgument):
+                client.create_quote(
+                    quote_request(
+                        product_id="standard",
+                        borrower_id="XJ-CCC",
+                        credit_rating="CCC",
+                        term_months=12,
+                        repayment="interest-only",
+                        principal_cny="100000",
+                        pricing_time="2026-08-01T10:00:00+08:00",
+                    )
+                )
+            # Before any policy: refused without a policy digest.
+            with pytest.raises(FailedPrecondition):
+                client.create_quote(
+                    quote_request(
+                        product_id="standard",
+                        borrower_id="XJ-2001",
+                        credit_rating="AA",
+                        term_months=12,
+                        repayment="interest-only",
+                        principal_cny="100000",
+                        pricing_time="2001-01-01T10:00:00+08:00",
+                    )
+                )
     finally:
         running.stop(grace=1)
     # The two versions really priced differently: -200 bp before July, -250 bp after.
@@ -120,8 +147,8 @@ def two_policy_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_two_policy_log_replays_with_zero_differences(two_policy_log: Path) -> None:
     report = replay_records(iter_records(two_policy_log), ArchivedPolicies(two_policy_log))
     assert report.differences == []
-    assert (report.records, report.quotes, report.refusals) == (11, 9, 2)
-    assert report.matched == 11
+    assert (report.records, report.quotes, report.refusals) == (13, 9, 4)
+    assert report.matched == 13
     assert len(report.policies) == 2
 
 
@@ -132,9 +159,9 @@ def test_replay_filters_by_date_product_and_borrower(two_policy_log: Path) -> No
         archive,
         ReplayFilter(date_from=datetime(2026, 7, 1, tzinfo=UTC).date()),
     )
-    # Three quotes of 2026-07-01, the grade-5 refusal of 2026-08-01, and the malformed
-    # request priced at the server clock (today).
-    assert (since_july.selected, since_july.differences) == (5, [])
+    # Three quotes of 2026-07-01, the grade-5 and unknown-rating refusals of 2026-08-01,
+    # and the malformed request priced at the server clock (today).
+    assert (since_july.selected, since_july.differences) == (6, [])
     mines = replay_records(
         iter_records(two_policy_log), archive, ReplayFilter(product="mine_score")
     )
@@ -153,7 +180,7 @@ def test_replay_cli_reports_json_and_exits_zero(two_policy_log: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report["selected"], report["mismatched_records"], report["differences"]) == (11, 0, [])
+    assert (report["selected"], report["mismatched_records"], report["differences"]) == (13, 0, [])
 
 
 def test_altered_and_resigned_record_still_shows_in_replay(
