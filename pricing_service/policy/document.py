@@ -452,7 +452,7 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
         grade_k_upper=tuple(k_upper),
         level_upper=tuple(level_upper),
         industries=industries,
-        products=dict(sorted(products.items())),
+        products=products,
     )
 
 
