@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
@@ -35,6 +37,17 @@ from pricing_service.domain.request import QuoteRequest
 from pricing_service.domain.schedule import RepaymentSummary
 
 MAX_ID = 128
+DECIMAL_INT_DIGITS = 15
+DECIMAL_FRACTION_DIGITS = 6
+_PLAIN_DECIMAL = re.compile(
+    rf"[0-9]{{1,{DECIMAL_INT_DIGITS}}}(\.[0-9]{{1,{DECIMAL_FRACTION_DIGITS}}})?", re.ASCII
+)
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Pricing instants the service accepts: wide enough for back-dating and replay, narrow
+# enough that every derived date (validity, evidence age) stays representable.
+EARLIEST_PRICING = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_PRICING = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_SHORT = 64
 MAX_DECIMAL_CHARS = 32
 QUOTE_ID_PREFIX = "q_"
@@ -125,8 +138,10 @@ class _Fields:
             self.bad(field, "required")
         elif len(value) > limit:
             self.bad(field, f"at most {limit} characters, got {len(value)}")
-        elif any(ord(ch) < 0x20 for ch in value):
-            self.bad(field, "must not contain control characters")
+        elif any(unicodedata.category(ch) in _INVISIBLE for ch in value):
+            # Control, format (bidi overrides) and line/paragraph separators make ids
+            # that look alike on screen and differ in the log.
+            self.bad(field, "must not contain control, format or separator characters")
         return value
 
     def decimal(
@@ -135,17 +150,17 @@ class _Fields:
         if not value:
             self.bad(field, "required decimal string")
             return Decimal(0)
-        if len(value) > MAX_DECIMAL_CHARS:
-            self.bad(field, f"at most {MAX_DECIMAL_CHARS} characters")
+        if not _PLAIN_DECIMAL.fullmatch(value):
+            # ASCII digits only, no exponent: bounded magnitude and scale keep every
+            # exact computation within the 34-digit context.
+            self.bad(
+                field,
+                f"must be a plain decimal like 1234.5 (at most {DECIMAL_INT_DIGITS} digits "
+                f"and {DECIMAL_FRACTION_DIGITS} decimals), got {value[:40]!r}",
+            )
             return Decimal(0)
-        try:
-            d = Decimal(value)
-        except InvalidOperation:
-            self.bad(field, f"not a decimal number: {value!r}")
-            return Decimal(0)
-        if not d.is_finite():
-            self.bad(field, f"not a finite decimal: {value!r}")
-        elif positive and d <= 0:
+        d = Decimal(value)
+        if positive and d <= 0:
             self.bad(field, "must be > 0")
         elif minimum is not None and d < minimum:
             self.bad(field, f"must be >= {minimum}")
@@ -153,12 +168,29 @@ class _Fields:
 
     def date(self, value: str, field: str) -> date:
         try:
-            if len(value) != 10:
+            if not _PLAIN_DATE.fullmatch(value):
                 raise ValueError
             return date.fromisoformat(value)
         except ValueError:
             self.bad(field, f"not a date YYYY-MM-DD: {value!r}")
             return date.min
+
+
+def check_pricing_time(req: pb.CreateQuoteRequest) -> None:
+    """Refuse an out-of-range pricing_time before anything renders the request."""
+    if not req.HasField("pricing_time"):
+        return
+    ts = req.pricing_time
+    low, high = EARLIEST_PRICING.timestamp(), LATEST_PRICING.timestamp()
+    if not (0 <= ts.nanos < 1_000_000_000 and low <= ts.seconds < high):
+        raise InvalidRequestError(
+            [
+                FieldViolation(
+                    "pricing_time",
+                    f"must be between {EARLIEST_PRICING:%Y-%m-%d} and {LATEST_PRICING:%Y-%m-%d}",
+                )
+            ]
+        )
 
 
 def request_to_domain(req: pb.CreateQuoteRequest) -> QuoteRequest:
@@ -177,13 +209,12 @@ def request_to_domain(req: pb.CreateQuoteRequest) -> QuoteRequest:
         f.bad("repayment_method", f"unknown or unspecified value {req.repayment_method}")
     if req.upfront_fee_fen < 0:
         f.bad("upfront_fee_fen", "must be >= 0")
-    pricing_time = datetime.min.replace(tzinfo=UTC)
+    pricing_time = EARLIEST_PRICING
     try:
+        check_pricing_time(req)
         pricing_time = to_datetime(req.pricing_time)
-        if pricing_time.year < 2000:
-            f.bad("pricing_time", "must be after 2000-01-01")
-    except (ValueError, OverflowError, OSError):
-        f.bad("pricing_time", "not a valid timestamp")
+    except InvalidRequestError as exc:
+        f.violations.extend(exc.violations)
 
     grade = emissions = mine = kpis = None
     if req.HasField("carbon_grade"):

@@ -144,6 +144,24 @@ class _Stored:
     quote_id: str
 
 
+def _fingerprints(
+    fp: str, request: pb.CreateQuoteRequest, quote: pb.Quote | None
+) -> frozenset[str]:
+    """The fingerprints a retry may have: the request with and without its pricing instant.
+
+    The log keeps the effective request (instant filled in), so the same two forms must
+    match before and after a restart.
+    """
+    effective = pb.CreateQuoteRequest()
+    effective.CopyFrom(request)
+    if quote is not None and not request.HasField("pricing_time"):
+        effective.pricing_time.CopyFrom(quote.pricing_time)
+    without_time = pb.CreateQuoteRequest()
+    without_time.CopyFrom(effective)
+    without_time.ClearField("pricing_time")
+    return frozenset([fp, convert.fingerprint(effective), convert.fingerprint(without_time)])
+
+
 class QuoteLookup(Protocol):
     """Finds quotes this process did not create (earlier runs), in the audit log."""
 
@@ -223,32 +241,38 @@ class QuoteService:
 
     def _idempotent(self, request: pb.CreateQuoteRequest) -> Future[pb.CreateQuoteResponse] | None:
         """A future of the stored answer for a retry, or None after reserving the id."""
+        convert.check_pricing_time(request)  # before anything renders the request
         rid = request.request_id
         if not rid:
             return None
         fp = convert.fingerprint(request)
+        done: Future[pb.CreateQuoteResponse] = Future()
         with self._lock:
             stored = self._by_request_id.get(rid)
-            if stored is not None:
-                done: Future[pb.CreateQuoteResponse] = Future()
-                response = self._quotes.get(stored.quote_id)
-                if fp not in stored.fingerprints:
-                    done.set_exception(RequestIdReusedError(rid, stored.quote_id))
-                elif response is not None:
-                    done.set_result(response)
-                else:
-                    found = self.lookup.find(stored.quote_id) if self.lookup else None
-                    if found is None:  # pragma: no cover - the log lost a logged quote
-                        done.set_exception(QuoteNotFoundError(stored.quote_id))
-                    else:
-                        done.set_result(found)
+            if stored is None:
+                waiting = self._in_flight.get(rid)
+                if waiting is None:
+                    self._in_flight[rid] = Future()
+                    self._in_flight_fp[rid] = fp
+                    return None
+                if self._in_flight_fp.get(rid) == fp:
+                    return waiting  # a retry while the first attempt is still in flight
+                # A different request under an id in flight: its quote id is not known yet.
+                done.set_exception(RequestIdReusedError(rid, "(in flight)"))
                 return done
-            waiting = self._in_flight.get(rid)
-            if waiting is not None:
-                return waiting
-            self._in_flight[rid] = Future()
-            self._in_flight_fp[rid] = fp
-        return None
+            response = self._quotes.get(stored.quote_id)
+        if fp not in stored.fingerprints:
+            done.set_exception(RequestIdReusedError(rid, stored.quote_id))
+        elif response is not None:
+            done.set_result(response)
+        else:
+            # Read back from the log outside the lock: disk I/O must not stall other requests.
+            found = self.lookup.find(stored.quote_id) if self.lookup else None
+            if found is None:  # pragma: no cover - the log lost a logged quote
+                done.set_exception(QuoteNotFoundError(stored.quote_id))
+            else:
+                done.set_result(found)
+        return done
 
     def _release(self, rid: str, exc: BaseException | None) -> None:
         if not rid:
@@ -264,6 +288,7 @@ class QuoteService:
 
     def begin_create(self, request: pb.CreateQuoteRequest, caller: str) -> PendingQuote:
         """Price the request and submit its audit record; the reply waits on the future."""
+        convert.check_pricing_time(request)
         received = self.clock()
         effective = effective_request(request, received)
         event_time = received.isoformat().replace("+00:00", "Z")
@@ -333,9 +358,9 @@ class QuoteService:
                 if len(self._quotes) > RECENT_QUOTES:
                     self._quotes.popitem(last=False)
             if rid:
+                fp = self._in_flight_fp.pop(rid, "") or convert.fingerprint(request)
                 self._by_request_id[rid] = _Stored(
-                    frozenset([self._in_flight_fp.pop(rid, "") or convert.fingerprint(request)]),
-                    response.quote.quote_id,
+                    _fingerprints(fp, request, response.quote), response.quote.quote_id
                 )
                 waiting = self._in_flight.pop(rid, None)
             else:
@@ -349,12 +374,7 @@ class QuoteService:
         The log holds the effective request (pricing_time filled in), so a retry matches
         it with or without an explicit pricing_time.
         """
-        without_time = pb.CreateQuoteRequest()
-        without_time.CopyFrom(effective)
-        without_time.ClearField("pricing_time")
-        fingerprints = frozenset(
-            [convert.fingerprint(effective), convert.fingerprint(without_time)]
-        )
+        fingerprints = _fingerprints(convert.fingerprint(effective), effective, None)
         with self._lock:
             self._by_request_id.setdefault(effective.request_id, _Stored(fingerprints, quote_id))
 
