@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import structlog
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     AioContext = grpc.aio.ServicerContext[Any, Any]
 
 log = structlog.get_logger("pricing_service.api")
+T = TypeVar("T")
 
 
 def caller_of(context: SyncContext | AioContext) -> str:
@@ -42,6 +44,15 @@ def _abort(context: SyncContext, exc: BaseException) -> None:
     context.abort_with_status(status)
 
 
+def _answered(context: SyncContext, call: Callable[[], T]) -> T:
+    """Run one RPC's work; any exception becomes its mapped status (never UNKNOWN)."""
+    try:
+        return call()
+    except Exception as exc:
+        _abort(context, exc)
+        raise  # pragma: no cover - abort raised already
+
+
 class PricingServicer(pb_grpc.PricingServiceServicer):
     """The sync servicer: each handler blocks its pool thread until the audit write."""
 
@@ -52,49 +63,31 @@ class PricingServicer(pb_grpc.PricingServiceServicer):
     def CreateQuote(
         self, request: pb.CreateQuoteRequest, context: SyncContext
     ) -> pb.CreateQuoteResponse:
-        try:
-            response = self.service.create_quote(request, caller_of(context))
-        except Exception as exc:
-            _abort(context, exc)
-            raise  # pragma: no cover - abort raised already
+        response = _answered(
+            context, lambda: self.service.create_quote(request, caller_of(context))
+        )
         structlog.contextvars.bind_contextvars(
             quote_id=response.quote.quote_id, annual_rate=response.quote.annual_rate
         )
         return response
 
     def GetQuote(self, request: pb.GetQuoteRequest, context: SyncContext) -> pb.GetQuoteResponse:
-        try:
-            return self.service.get_quote(request.quote_id)
-        except Exception as exc:
-            _abort(context, exc)
-            raise  # pragma: no cover
+        return _answered(context, lambda: self.service.get_quote(request.quote_id))
 
     def ListProducts(
         self, request: pb.ListProductsRequest, context: SyncContext
     ) -> pb.ListProductsResponse:
-        try:
-            return self.service.list_products(request)
-        except Exception as exc:
-            _abort(context, exc)
-            raise  # pragma: no cover
+        return _answered(context, lambda: self.service.list_products(request))
 
     def DescribePolicy(
         self, request: pb.DescribePolicyRequest, context: SyncContext
     ) -> pb.DescribePolicyResponse:
-        try:
-            return self.service.describe_policy(request)
-        except Exception as exc:
-            _abort(context, exc)
-            raise  # pragma: no cover
+        return _answered(context, lambda: self.service.describe_policy(request))
 
     def GetQuoteProof(
         self, request: pb.GetQuoteProofRequest, context: SyncContext
     ) -> pb.GetQuoteProofResponse:
-        try:
-            return self.proofs.quote_proof(request.quote_id)
-        except Exception as exc:
-            _abort(context, exc)
-            raise  # pragma: no cover
+        return _answered(context, lambda: self.proofs.quote_proof(request.quote_id))
 
 
 class AioPricingServicer(pb_grpc.PricingServiceServicer):
@@ -103,6 +96,13 @@ class AioPricingServicer(pb_grpc.PricingServiceServicer):
     def __init__(self, service: QuoteService, proofs: ProofSource) -> None:
         self.service = service
         self.proofs = proofs
+
+    async def _answered(self, context: AioContext, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except Exception as exc:
+            await self._fail(context, exc)
+            raise  # pragma: no cover - abort raised already
 
     async def _fail(self, context: AioContext, exc: BaseException) -> None:
         status = status_for(exc)
@@ -134,35 +134,19 @@ class AioPricingServicer(pb_grpc.PricingServiceServicer):
     async def GetQuote(
         self, request: pb.GetQuoteRequest, context: AioContext
     ) -> pb.GetQuoteResponse:
-        try:
-            return self.service.get_quote(request.quote_id)
-        except Exception as exc:
-            await self._fail(context, exc)
-            raise  # pragma: no cover
+        return await self._answered(context, lambda: self.service.get_quote(request.quote_id))
 
     async def ListProducts(
         self, request: pb.ListProductsRequest, context: AioContext
     ) -> pb.ListProductsResponse:
-        try:
-            return self.service.list_products(request)
-        except Exception as exc:
-            await self._fail(context, exc)
-            raise  # pragma: no cover
+        return await self._answered(context, lambda: self.service.list_products(request))
 
     async def DescribePolicy(
         self, request: pb.DescribePolicyRequest, context: AioContext
     ) -> pb.DescribePolicyResponse:
-        try:
-            return self.service.describe_policy(request)
-        except Exception as exc:
-            await self._fail(context, exc)
-            raise  # pragma: no cover
+        return await self._answered(context, lambda: self.service.describe_policy(request))
 
     async def GetQuoteProof(
         self, request: pb.GetQuoteProofRequest, context: AioContext
     ) -> pb.GetQuoteProofResponse:
-        try:
-            return self.proofs.quote_proof(request.quote_id)
-        except Exception as exc:
-            await self._fail(context, exc)
-            raise  # pragma: no cover
+        return await self._answered(context, lambda: self.proofs.quote_proof(request.quote_id))
