@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -43,7 +42,6 @@ _PLAIN_DECIMAL = re.compile(
     rf"[0-9]{{1,{DECIMAL_INT_DIGITS}}}(\.[0-9]{{1,{DECIMAL_FRACTION_DIGITS}}})?", re.ASCII
 )
 _PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 # Pricing instants the service accepts: wide enough for back-dating and replay, narrow
 # enough that every derived date (validity, evidence age) stays representable.
 EARLIEST_PRICING = datetime(2000, 1, 1, tzinfo=UTC)
@@ -87,8 +85,13 @@ def canonical_bytes(message: Message) -> bytes:
 
 
 def fingerprint(message: Message) -> str:
-    """Hex SHA-256 of a message's canonical bytes."""
-    return hashlib.sha256(canonical_bytes(message)).hexdigest()
+    """Hex SHA-256 of a message's deterministic binary form: equal messages, equal prints.
+
+    Only compared within one running process (idempotency), never stored, so the
+    binary form's stability across protobuf versions does not matter here; it costs
+    ~2 µs where the canonical JSON costs ~40 µs.
+    """
+    return hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
 
 
 def dumps_canonical(value: dict[str, Any]) -> bytes:
@@ -138,9 +141,9 @@ class _Fields:
             self.bad(field, "required")
         elif len(value) > limit:
             self.bad(field, f"at most {limit} characters, got {len(value)}")
-        elif any(unicodedata.category(ch) in _INVISIBLE for ch in value):
-            # Control, format (bidi overrides) and line/paragraph separators make ids
-            # that look alike on screen and differ in the log.
+        elif not value.isprintable():
+            # Control, format (bidi overrides) and separator characters make ids that
+            # look alike on screen and differ in the log; isprintable() rejects them all.
             self.bad(field, "must not contain control, format or separator characters")
         return value
 
