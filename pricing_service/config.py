@@ -6,7 +6,7 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,6 @@ class ServiceConfig:
     """"json", "console" or "auto" (JSON unless stderr is a terminal)."""
     log_level: str = "info"
     """debug, info, warning or error."""
-    policy_watch: bool = field(default=False)
-    """Reserved for hot reload; policy changes need a restart in this version."""
 
 
 def _coerce(name: str, kind: Any, value: Any) -> Any:

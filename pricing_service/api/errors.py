@@ -55,23 +55,16 @@ def _ineligible(exc: BaseException) -> list[any_pb2.Any]:
     ]
 
 
-def _product(exc: BaseException) -> list[any_pb2.Any]:
-    assert isinstance(exc, ProductNotFoundError)
+def _not_found(exc: BaseException) -> list[any_pb2.Any]:
+    if isinstance(exc, ProductNotFoundError):
+        kind, name = "product", exc.product_id
+    else:
+        assert isinstance(exc, QuoteNotFoundError)
+        kind, name = "quote", exc.quote_id
     return [
         _pack(
             error_details_pb2.ResourceInfo(
-                resource_type="product", resource_name=exc.product_id, description=str(exc)
-            )
-        )
-    ]
-
-
-def _quote(exc: BaseException) -> list[any_pb2.Any]:
-    assert isinstance(exc, QuoteNotFoundError)
-    return [
-        _pack(
-            error_details_pb2.ResourceInfo(
-                resource_type="quote", resource_name=exc.quote_id, description=str(exc)
+                resource_type=kind, resource_name=name, description=str(exc)
             )
         )
     ]
@@ -115,8 +108,8 @@ ERROR_TABLE: dict[type[BaseException], tuple[grpc.StatusCode, Details]] = {
     NoPolicyInForceError: (grpc.StatusCode.FAILED_PRECONDITION, _ineligible),
     NoFixingInForceError: (grpc.StatusCode.FAILED_PRECONDITION, _ineligible),
     IneligibleError: (grpc.StatusCode.FAILED_PRECONDITION, _ineligible),
-    ProductNotFoundError: (grpc.StatusCode.NOT_FOUND, _product),
-    QuoteNotFoundError: (grpc.StatusCode.NOT_FOUND, _quote),
+    ProductNotFoundError: (grpc.StatusCode.NOT_FOUND, _not_found),
+    QuoteNotFoundError: (grpc.StatusCode.NOT_FOUND, _not_found),
     RequestIdReusedError: (grpc.StatusCode.ALREADY_EXISTS, _reused),
     PolicyError: (grpc.StatusCode.FAILED_PRECONDITION, _policy),
     AuditUnavailableError: (grpc.StatusCode.UNAVAILABLE, _unavailable),

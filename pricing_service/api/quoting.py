@@ -241,7 +241,6 @@ class QuoteService:
 
     def _idempotent(self, request: pb.CreateQuoteRequest) -> Future[pb.CreateQuoteResponse] | None:
         """A future of the stored answer for a retry, or None after reserving the id."""
-        convert.check_pricing_time(request)  # before anything renders the request
         rid = request.request_id
         if not rid:
             return None
@@ -274,17 +273,14 @@ class QuoteService:
                 done.set_result(found)
         return done
 
-    def _release(self, rid: str, exc: BaseException | None) -> None:
+    def _release(self, rid: str, exc: BaseException) -> None:
         if not rid:
             return
         with self._lock:
             waiting = self._in_flight.pop(rid, None)
             self._in_flight_fp.pop(rid, None)
         if waiting is not None and not waiting.done():
-            if exc is None:  # pragma: no cover - finish() resolves it
-                waiting.cancel()
-            else:
-                waiting.set_exception(exc)
+            waiting.set_exception(exc)
 
     def begin_create(self, request: pb.CreateQuoteRequest, caller: str) -> PendingQuote:
         """Price the request and submit its audit record; the reply waits on the future."""

@@ -22,6 +22,7 @@ from pricing_service.api.quoting import price_under
 from pricing_service.audit.archive import PolicyArchive
 from pricing_service.audit.errors import PolicyArchiveError
 from pricing_service.audit.reader import LogRecord
+from pricing_service.domain.engine import beijing_date
 from pricing_service.domain.errors import NoPolicyInForceError, PolicyError, PricingError
 from pricing_service.domain.policy import Policy
 from pricing_service.policy.store import load_policy_bytes
@@ -73,8 +74,6 @@ def _pricing_date(request: Mapping[str, Any], response: Mapping[str, Any] | None
     stamp = request.get("pricing_time")
     if not isinstance(stamp, str):
         return None
-    from pricing_service.domain.engine import beijing_date  # noqa: PLC0415
-
     ts = pb.CreateQuoteRequest().pricing_time
     try:
         ts.FromJsonString(stamp)

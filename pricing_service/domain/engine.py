@@ -595,4 +595,4 @@ def _transition(
     )
 
 
-__all__ = ["BEIJING", "Tenor", "beijing_date", "price"]
+__all__ = ["BEIJING", "beijing_date", "evidence_violations", "price", "term_violations"]

@@ -137,8 +137,10 @@ def test_lvtanrong_grade1_aluminium_aa_12m_prices_200bp_below_ordinary(
     assert q.repayment.total_interest_fen == 705_564
     assert q.first_year_concession_fen == _fen((ordinary - paid) * 12) == 1_090_935
 
-    assert response.audit_position.log_origin
-    assert response.audit_position.sequence >= 0
+    # The position is where GetQuote finds the quote, and the leaf hash is a SHA-256.
+    assert response.audit_position.log_origin == "ecoloan.example/pricing-audit/replica-1"
+    assert client.get_quote(q.quote_id).audit_position == response.audit_position
+    assert len(bytes.fromhex(response.audit_position.leaf_hash)) == 32
 
 
 def test_lvtanrong_grade_computed_from_aluminium_emissions(client: PricingClient) -> None:
