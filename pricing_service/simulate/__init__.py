@@ -1,0 +1,1 @@
+"""Indicative pricing over portfolios: never binding, never written to the audit log."""
