@@ -120,7 +120,12 @@ def start_sync_server(components: Components) -> SyncServer:
         options=_options(config),
     )
     pb_grpc.add_PricingServiceServicer_to_server(
-        PricingServicer(components.service, components.proofs), server
+        PricingServicer(
+            components.service,
+            components.proofs,
+            max_simulated_loans=config.simulate_max_loans,
+        ),
+        server,
     )
     health_servicer = _health(["", SERVICE_NAME])
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -158,7 +163,12 @@ async def start_aio_server(components: Components) -> AioServer:
     config = components.config
     server = grpc.aio.server(interceptors=[AioCanonicalLogInterceptor()], options=_options(config))
     pb_grpc.add_PricingServiceServicer_to_server(
-        AioPricingServicer(components.service, components.proofs), server
+        AioPricingServicer(
+            components.service,
+            components.proofs,
+            max_simulated_loans=config.simulate_max_loans,
+        ),
+        server,
     )
     health_servicer = health_aio.HealthServicer()
     for name in ("", SERVICE_NAME):

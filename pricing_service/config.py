@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "PRICING_"
+DEFAULT_SIMULATE_MAX_LOANS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,9 @@ class ServiceConfig:
     """"json", "console" or "auto" (JSON unless stderr is a terminal)."""
     log_level: str = "info"
     """debug, info, warning or error."""
+    simulate_max_loans: int = DEFAULT_SIMULATE_MAX_LOANS
+    """Most loans one SimulateQuotes call may price; more is INVALID_ARGUMENT. 10,000
+    loans take 0.5-2 MB, within gRPC's default 4 MiB request limit, and 1-2 s to price."""
 
 
 def _coerce(name: str, kind: Any, value: Any) -> Any:
@@ -112,4 +116,6 @@ def load_config(
     config = ServiceConfig(**values)
     if config.server_mode not in ("sync", "aio"):
         raise ValueError(f"server_mode must be 'sync' or 'aio', got {config.server_mode!r}")
+    if config.simulate_max_loans < 1:
+        raise ValueError(f"simulate_max_loans must be >= 1, got {config.simulate_max_loans}")
     return config

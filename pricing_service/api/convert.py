@@ -379,8 +379,11 @@ def product_to_pb(p: Product) -> pb.Product:
     )
 
 
-def policy_to_pb(policy: Policy, as_of: datetime) -> pb.DescribePolicyResponse:
-    """The policy version in force at `as_of`, with the fixings then in force."""
+def policy_to_pb(policy: Policy, as_of: datetime, document: bytes) -> pb.DescribePolicyResponse:
+    """The policy version in force at `as_of`, with the fixings then in force.
+
+    `document` is the version's canonical bytes, whose SHA-256 is its digest.
+    """
     fixing = policy.fixings.in_force(as_of)
     return pb.DescribePolicyResponse(
         policy_version=policy.version,
@@ -399,6 +402,7 @@ def policy_to_pb(policy: Policy, as_of: datetime) -> pb.DescribePolicyResponse:
         floor_rate=fmt_percent(policy.floor_bp),
         cap_rate=fmt_percent(policy.cap_bp),
         rounding=f"{fmt_decimal(policy.rounding_step_bp)} bp {policy.rounding_mode}",
+        policy_document=document,
     )
 
 

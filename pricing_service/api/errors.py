@@ -119,6 +119,11 @@ MAPPED_BASES = (PricingError, AuditUnavailableError)
 
 def status_for(exc: BaseException) -> grpc.Status:
     """The gRPC status (with details) for an exception; unexpected ones become INTERNAL."""
+    return rpc_status.to_status(status_proto(exc))
+
+
+def status_proto(exc: BaseException) -> status_pb2.Status:
+    """`status_for` as a google.rpc.Status message: a simulation's per-loan error."""
     entry = ERROR_TABLE.get(type(exc))
     if entry is None:
         # A subclass not listed itself falls back to its nearest mapped base.
@@ -127,13 +132,9 @@ def status_for(exc: BaseException) -> grpc.Status:
                 entry = ERROR_TABLE[cls]
                 break
     if entry is None:
-        return rpc_status.to_status(
-            status_pb2.Status(code=code_pb2.INTERNAL, message="internal error; see server log")
-        )
+        return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error; see server log")
     code, details = entry
-    return rpc_status.to_status(
-        status_pb2.Status(code=code.value[0], message=str(exc), details=details(exc))
-    )
+    return status_pb2.Status(code=code.value[0], message=str(exc), details=details(exc))
 
 
 def error_record(exc: BaseException) -> dict[str, object]:

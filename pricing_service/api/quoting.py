@@ -85,6 +85,23 @@ def price_under(effective: pb.CreateQuoteRequest, policy: Policy) -> pb.Quote:
     return _priced(effective, domain, policy, None)
 
 
+def price_indicative(
+    effective: pb.CreateQuoteRequest, policy_on: Callable[[date], Policy]
+) -> pb.Quote:
+    """Price an effective request for a simulation: the binding checks and engine, no quote id.
+
+    `policy_on` gives the policy for the request's Beijing pricing date (the set in
+    force, or a draft whatever the date). No quote id: nothing registers a simulated
+    quote, so an id would name a quote GetQuote can never find.
+    """
+    try:
+        domain = convert.request_to_domain(effective)
+    except InvalidRequestError as exc:
+        raise _with_policy_violations(exc, effective, policy_on) from None
+    policy = policy_on(beijing_date(domain.pricing_time))
+    return convert.quote_to_pb(price(domain, policy), quote_id="", request=effective)
+
+
 _EVIDENCE_FIELDS: tuple[
     Literal["carbon_grade", "carbon_emissions", "mine_score", "transition_kpis"], ...
 ] = ("carbon_grade", "carbon_emissions", "mine_score", "transition_kpis")
@@ -419,4 +436,4 @@ class QuoteService:
         """The policy in force and its fixings in force."""
         as_of = self._as_of(request)
         policy = self.policies.in_force(beijing_date(as_of))
-        return convert.policy_to_pb(policy, as_of)
+        return convert.policy_to_pb(policy, as_of, self.policies.canonical(policy.digest))

@@ -14,7 +14,9 @@ from ecoloan.pricing.v1 import pricing_service_pb2_grpc as pb_grpc
 from pricing_service.api.errors import status_for
 from pricing_service.api.proofs import ProofSource
 from pricing_service.api.quoting import QuoteService
+from pricing_service.api.simulating import Simulator
 from pricing_service.audit.sink import AuditUnavailableError
+from pricing_service.config import DEFAULT_SIMULATE_MAX_LOANS
 
 if TYPE_CHECKING:
     SyncContext = grpc.ServicerContext
@@ -53,12 +55,27 @@ def _answered(context: SyncContext, call: Callable[[], T]) -> T:
         raise  # pragma: no cover - abort raised already
 
 
+def _bind_simulation(response: pb.SimulateQuotesResponse) -> None:
+    """Outcome fields of the RPC's canonical log line (the interceptor writes it)."""
+    priced = sum(1 for r in response.results if r.HasField("quote"))
+    structlog.contextvars.bind_contextvars(loans=len(response.results), priced=priced)
+    if response.draft_policy_digest:
+        structlog.contextvars.bind_contextvars(draft_policy_digest=response.draft_policy_digest)
+
+
 class PricingServicer(pb_grpc.PricingServiceServicer):
     """The sync servicer: each handler blocks its pool thread until the audit write."""
 
-    def __init__(self, service: QuoteService, proofs: ProofSource) -> None:
+    def __init__(
+        self,
+        service: QuoteService,
+        proofs: ProofSource,
+        *,
+        max_simulated_loans: int = DEFAULT_SIMULATE_MAX_LOANS,
+    ) -> None:
         self.service = service
         self.proofs = proofs
+        self.simulator = Simulator(service.policies, service.clock, max_loans=max_simulated_loans)
 
     def CreateQuote(
         self, request: pb.CreateQuoteRequest, context: SyncContext
@@ -89,13 +106,27 @@ class PricingServicer(pb_grpc.PricingServiceServicer):
     ) -> pb.GetQuoteProofResponse:
         return _answered(context, lambda: self.proofs.quote_proof(request.quote_id))
 
+    def SimulateQuotes(
+        self, request: pb.SimulateQuotesRequest, context: SyncContext
+    ) -> pb.SimulateQuotesResponse:
+        response = _answered(context, lambda: self.simulator.simulate(request))
+        _bind_simulation(response)
+        return response
+
 
 class AioPricingServicer(pb_grpc.PricingServiceServicer):
     """The grpc.aio servicer: pricing runs on the loop, the audit wait is awaited."""
 
-    def __init__(self, service: QuoteService, proofs: ProofSource) -> None:
+    def __init__(
+        self,
+        service: QuoteService,
+        proofs: ProofSource,
+        *,
+        max_simulated_loans: int = DEFAULT_SIMULATE_MAX_LOANS,
+    ) -> None:
         self.service = service
         self.proofs = proofs
+        self.simulator = Simulator(service.policies, service.clock, max_loans=max_simulated_loans)
 
     async def _answered(self, context: AioContext, call: Callable[[], T]) -> T:
         try:
@@ -150,3 +181,16 @@ class AioPricingServicer(pb_grpc.PricingServiceServicer):
         self, request: pb.GetQuoteProofRequest, context: AioContext
     ) -> pb.GetQuoteProofResponse:
         return await self._answered(context, lambda: self.proofs.quote_proof(request.quote_id))
+
+    async def SimulateQuotes(
+        self, request: pb.SimulateQuotesRequest, context: AioContext
+    ) -> pb.SimulateQuotesResponse:
+        try:
+            # A full batch prices for seconds: off the loop, so the server's other
+            # RPCs are answered meanwhile.
+            response = await asyncio.to_thread(self.simulator.simulate, request)
+        except Exception as exc:
+            await self._fail(context, exc)
+            raise  # pragma: no cover
+        _bind_simulation(response)
+        return response

@@ -460,6 +460,7 @@ def test_reflection_lists_and_describes_the_pricing_service(live_server: LiveSer
             "ListProducts",
             "DescribePolicy",
             "GetQuoteProof",
+            "SimulateQuotes",
         ]
 
 

@@ -7,6 +7,9 @@
 
 Errors are raised as PricingClientError subclasses (InvalidArgument, FailedPrecondition,
 NotFound, AlreadyExists, Unavailable, DeadlineExceeded, Internal, ...).
+
+`client.simulate_quotes(loans, draft_policy=...)` prices loans indicatively and returns
+a Simulation: per loan, a quote or the error (the same classes) as a value.
 """
 
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
@@ -22,7 +25,12 @@ from ecoloan_client.builders import (
     timestamp,
     transition_kpis,
 )
-from ecoloan_client.client import DEFAULT_TARGET, SERVICE_NAME, PricingClient
+from ecoloan_client.client import (
+    DEFAULT_TARGET,
+    MAX_RECEIVE_MESSAGE_BYTES,
+    SERVICE_NAME,
+    PricingClient,
+)
 from ecoloan_client.errors import (
     Aborted,
     AlreadyExists,
@@ -43,9 +51,11 @@ from ecoloan_client.errors import (
     Unknown,
 )
 from ecoloan_client.retry import RETRYABLE_CODES, Backoff
+from ecoloan_client.simulation import LoanResult, Simulation
 
 __all__ = [
     "DEFAULT_TARGET",
+    "MAX_RECEIVE_MESSAGE_BYTES",
     "RETRYABLE_CODES",
     "SERVICE_NAME",
     "Aborted",
@@ -57,12 +67,14 @@ __all__ = [
     "FailedPrecondition",
     "Internal",
     "InvalidArgument",
+    "LoanResult",
     "NotFound",
     "OutOfRange",
     "PermissionDenied",
     "PricingClient",
     "PricingClientError",
     "ResourceExhausted",
+    "Simulation",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",

@@ -1,18 +1,19 @@
 """The blocking client of ecoloan.pricing.v1.PricingService.
 
 Every call carries a deadline. Retries (bounded, exponential backoff with jitter)
-happen only where the contract makes a repeat harmless: the read RPCs always, and
-CreateQuote only when the request carries a request_id, because the server answers
-a repeated request_id + request with the quote it already gave. A CreateQuote
-without request_id is tried exactly once: a retry after a lost reply could book a
-second binding quote.
+happen only where the contract makes a repeat harmless: the read RPCs and
+SimulateQuotes (it changes nothing) always, and CreateQuote only when the request
+carries a request_id, because the server answers a repeated request_id + request
+with the quote it already gave. A CreateQuote without request_id is tried exactly
+once: a retry after a lost reply could book a second binding quote.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -24,9 +25,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ecoloan_client.builders import timestamp
+from ecoloan_client.errors import DataLoss, Unimplemented
 from ecoloan_client.retry import Backoff, call_with_retry
+from ecoloan_client.simulation import Simulation, simulation_from_pb
 
-__all__ = ["DEFAULT_TARGET", "SERVICE_NAME", "PricingClient"]
+__all__ = ["DEFAULT_TARGET", "MAX_RECEIVE_MESSAGE_BYTES", "SERVICE_NAME", "PricingClient"]
 
 T = TypeVar("T")
 
@@ -35,6 +38,11 @@ SERVICE_NAME = "ecoloan.pricing.v1.PricingService"
 """The fully qualified service name, as health checks and reflection know it."""
 
 AsOf = datetime | str | Timestamp | None
+
+MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024
+"""The largest reply the client's own channel accepts. gRPC's default is 4 MiB, and a
+SimulateQuotes reply is about 1 KB a loan: 10,000 loans come to 10-12 MB."""
+_MAX_RECEIVE_OPTION = "grpc.max_receive_message_length"
 
 
 def _as_of(value: AsOf) -> Timestamp | None:
@@ -55,7 +63,9 @@ class PricingClient:
         backoff: the sleep schedule between attempts.
         caller_id: sent as `x-caller-id` metadata; the audit log records it when the
             channel has no client certificate.
-        options: extra gRPC channel options.
+        options: extra gRPC channel options. Unless they set
+            grpc.max_receive_message_length, the channel accepts replies up to
+            MAX_RECEIVE_MESSAGE_BYTES, so that large simulations fit.
         channel: use this channel instead of opening one (tests, interceptors);
             the client then does not close it.
         sleep, rng: injectable for tests; the defaults are `time.sleep` and a
@@ -93,10 +103,13 @@ class PricingClient:
         )
         self._owns_channel = channel is None
         if channel is None:
+            opts = list(options)
+            if all(name != _MAX_RECEIVE_OPTION for name, _ in opts):
+                opts.append((_MAX_RECEIVE_OPTION, MAX_RECEIVE_MESSAGE_BYTES))
             channel = (
-                grpc.secure_channel(target, credentials, options=list(options))
+                grpc.secure_channel(target, credentials, options=opts)
                 if credentials is not None
-                else grpc.insecure_channel(target, options=list(options))
+                else grpc.insecure_channel(target, options=opts)
             )
         self._channel = channel
         self._stub = pb_grpc.PricingServiceStub(channel)
@@ -201,6 +214,58 @@ class PricingClient:
         if when is not None:
             request.as_of.CopyFrom(when)
         return self._call(self._stub.DescribePolicy, request, timeout=timeout, idempotent=True)
+
+    def live_policy_document(self, *, timeout: float | None = None) -> tuple[bytes, str]:
+        """The canonical document of the policy in force now, and its digest.
+
+        The document is checked to hash (SHA-256) to the digest the server names, so
+        what a tool prices with locally is byte for byte the version the server
+        prices with. Raises DataLoss when it does not, Unimplemented when the server
+        predates DescribePolicyResponse.policy_document.
+        """
+        response = self.describe_policy(timeout=timeout)
+        document = response.policy_document
+        if not document:
+            raise Unimplemented(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "the server's DescribePolicy sends no policy_document (it predates the field)",
+            )
+        actual = hashlib.sha256(document).hexdigest()
+        if actual != response.policy_digest:
+            raise DataLoss(
+                grpc.StatusCode.DATA_LOSS,
+                f"policy_document hashes to {actual}, not to policy_digest "
+                f"{response.policy_digest}",
+            )
+        return document, response.policy_digest
+
+    def simulate_quotes(
+        self,
+        loans: Iterable[pb.CreateQuoteRequest],
+        draft_policy: bytes | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Simulation:
+        """Price loans INDICATIVELY: nothing binds, nothing is logged, no quote ids.
+
+        Each loan is priced as CreateQuote would price it, under the policy in force at
+        its pricing_time, or under `draft_policy` (a policy document, TOML or canonical
+        JSON) for every loan. request_id is ignored. One bad loan does not fail the
+        call: its LoanResult carries the error CreateQuote would raise. Raises
+        InvalidArgument for more loans than the server's limit (10,000 by default) or
+        a draft that fails validation (one field violation on draft_policy per
+        problem). Retried on UNAVAILABLE/DEADLINE_EXCEEDED: a repeat changes nothing.
+        A full batch takes seconds to price: give it a `timeout` to match.
+        """
+        request = pb.SimulateQuotesRequest(loans=list(loans), draft_policy=draft_policy or b"")
+        response = self._call(self._stub.SimulateQuotes, request, timeout=timeout, idempotent=True)
+        if len(response.results) != len(request.loans):
+            # Results match loans by position only: a short reply would misattribute.
+            raise DataLoss(
+                grpc.StatusCode.DATA_LOSS,
+                f"{len(response.results)} results for {len(request.loans)} loans",
+            )
+        return simulation_from_pb(response)
 
     def health(self, service: str = "", *, timeout: float | None = None) -> str:
         """The server's gRPC health status name: "SERVING", "NOT_SERVING", ...

@@ -22,66 +22,75 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(ecoloan/pricing/v1/pricing_service.proto\x12\x12\x65\x63oloan.pricing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"F\n\x0b\x43\x61rbonGrade\x12\r\n\x05grade\x18\x01 \x01(\x05\x12\x13\n\x0b\x61ssessed_on\x18\x02 \x01(\t\x12\x13\n\x0bplatform_id\x18\x03 \x01(\t\"\xb8\x01\n\x0f\x43\x61rbonEmissions\x12.\n\x08industry\x18\x01 \x01(\x0e\x32\x1c.ecoloan.pricing.v1.Industry\x12\x16\n\x0e\x65missions_tco2\x18\x02 \x01(\t\x12\x17\n\x0foutput_quantity\x18\x03 \x01(\t\x12\x1b\n\x13value_added_10k_cny\x18\x04 \x01(\t\x12\x12\n\nperiod_end\x18\x05 \x01(\t\x12\x13\n\x0bplatform_id\x18\x06 \x01(\t\"p\n\tMineScore\x12\r\n\x05score\x18\x01 \x01(\t\x12\x1a\n\x12\x63onstruction_class\x18\x02 \x01(\x05\x12#\n\x1bmandatory_indicators_passed\x18\x03 \x01(\x08\x12\x13\n\x0b\x61\x63\x63\x65pted_on\x18\x04 \x01(\t\"\x7f\n\x0eTransitionKpis\x12\x1b\n\x13\x61nnual_tco2_reduced\x18\x01 \x01(\t\x12\x1d\n\x15\x63oal_g_per_kwh_before\x18\x02 \x01(\t\x12\x1c\n\x14\x63oal_g_per_kwh_after\x18\x03 \x01(\t\x12\x13\n\x0bverified_on\x18\x04 \x01(\t\"\x84\x04\n\x12\x43reateQuoteRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62orrower_id\x18\x02 \x01(\t\x12\x12\n\nproduct_id\x18\x03 \x01(\t\x12\x15\n\rcredit_rating\x18\x04 \x01(\t\x12\x15\n\rprincipal_fen\x18\x05 \x01(\x03\x12\x13\n\x0bterm_months\x18\x06 \x01(\x05\x12=\n\x10repayment_method\x18\x07 \x01(\x0e\x32#.ecoloan.pricing.v1.RepaymentMethod\x12\x17\n\x0fupfront_fee_fen\x18\x08 \x01(\x03\x12\x30\n\x0cpricing_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0c\x63\x61rbon_grade\x18\n \x01(\x0b\x32\x1f.ecoloan.pricing.v1.CarbonGrade\x12=\n\x10\x63\x61rbon_emissions\x18\x0b \x01(\x0b\x32#.ecoloan.pricing.v1.CarbonEmissions\x12\x31\n\nmine_score\x18\x0c \x01(\x0b\x32\x1d.ecoloan.pricing.v1.MineScore\x12;\n\x0ftransition_kpis\x18\r \x01(\x0b\x32\".ecoloan.pricing.v1.TransitionKpis\"z\n\x0e\x42\x61seRateFixing\x12(\n\x05tenor\x18\x01 \x01(\x0e\x32\x19.ecoloan.pricing.v1.Tenor\x12\x0c\n\x04rate\x18\x02 \x01(\t\x12\x30\n\x0cpublished_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x0bPricingStep\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x11\n\treason_zh\x18\x04 \x01(\t\x12\x11\n\treason_en\x18\x05 \x01(\t\"\xaf\x01\n\x10RepaymentSummary\x12\x33\n\x06method\x18\x01 \x01(\x0e\x32#.ecoloan.pricing.v1.RepaymentMethod\x12\x14\n\x0cinstallments\x18\x02 \x01(\x05\x12\x19\n\x11\x66irst_payment_fen\x18\x03 \x01(\x03\x12\x19\n\x11total_payment_fen\x18\x04 \x01(\x03\x12\x1a\n\x12total_interest_fen\x18\x05 \x01(\x03\"V\n\x10\x43\x61rbonAssessment\x12\r\n\x05grade\x18\x01 \x01(\x05\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x14\n\x0c\x65\x66\x66iciency_k\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\t\"\xe2\x05\n\x05Quote\x12\x10\n\x08quote_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x13\n\x0b\x62orrower_id\x18\x03 \x01(\t\x12\x12\n\nproduct_id\x18\x04 \x01(\t\x12\x35\n\x0cproduct_kind\x18\x05 \x01(\x0e\x32\x1f.ecoloan.pricing.v1.ProductKind\x12\x30\n\x0cpricing_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpricing_date\x18\x07 \x01(\t\x12/\n\x0bvalid_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61nnual_rate\x18\t \x01(\t\x12\x15\n\rordinary_rate\x18\n \x01(\t\x12\x35\n\tbase_rate\x18\x0b \x01(\x0b\x32\".ecoloan.pricing.v1.BaseRateFixing\x12\x15\n\rconcession_bp\x18\x0c \x01(\t\x12!\n\x19\x66irst_year_concession_fen\x18\r \x01(\x03\x12\x17\n\x0f\x61nnualised_rate\x18\x0e \x01(\t\x12\x37\n\trepayment\x18\x0f \x01(\x0b\x32$.ecoloan.pricing.v1.RepaymentSummary\x12\x15\n\rfloor_binding\x18\x10 \x01(\x08\x12\x13\n\x0b\x63\x61p_binding\x18\x11 \x01(\x08\x12.\n\x05steps\x18\x12 \x03(\x0b\x32\x1f.ecoloan.pricing.v1.PricingStep\x12\x16\n\x0epolicy_version\x18\x13 \x01(\t\x12\x15\n\rpolicy_digest\x18\x14 \x01(\t\x12\x34\n\x06\x63\x61rbon\x18\x15 \x01(\x0b\x32$.ecoloan.pricing.v1.CarbonAssessment\x12\x15\n\rprincipal_fen\x18\x16 \x01(\x03\x12\x13\n\x0bterm_months\x18\x17 \x01(\x05\"z\n\x13\x43reateQuoteResponse\x12(\n\x05quote\x18\x01 \x01(\x0b\x32\x19.ecoloan.pricing.v1.Quote\x12\x39\n\x0e\x61udit_position\x18\x02 \x01(\x0b\x32!.ecoloan.pricing.v1.AuditPosition\"H\n\rAuditPosition\x12\x12\n\nlog_origin\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tleaf_hash\x18\x03 \x01(\t\"#\n\x0fGetQuoteRequest\x12\x10\n\x08quote_id\x18\x01 \x01(\t\"w\n\x10GetQuoteResponse\x12(\n\x05quote\x18\x01 \x01(\x0b\x32\x19.ecoloan.pricing.v1.Quote\x12\x39\n\x0e\x61udit_position\x18\x02 \x01(\x0b\x32!.ecoloan.pricing.v1.AuditPosition\"@\n\x13ListProductsRequest\x12)\n\x05\x61s_of\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9e\x01\n\x07Product\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.ecoloan.pricing.v1.ProductKind\x12\x0f\n\x07name_zh\x18\x03 \x01(\t\x12\x0f\n\x07name_en\x18\x04 \x01(\t\x12\x19\n\x11required_evidence\x18\x05 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"t\n\x14ListProductsResponse\x12-\n\x08products\x18\x01 \x03(\x0b\x32\x1b.ecoloan.pricing.v1.Product\x12\x16\n\x0epolicy_version\x18\x02 \x01(\t\x12\x15\n\rpolicy_digest\x18\x03 \x01(\t\"B\n\x15\x44\x65scribePolicyRequest\x12)\n\x05\x61s_of\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8c\x02\n\x16\x44\x65scribePolicyResponse\x12\x16\n\x0epolicy_version\x18\x01 \x01(\t\x12\x15\n\rpolicy_digest\x18\x02 \x01(\t\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x03 \x01(\t\x12<\n\x10\x66ixings_in_force\x18\x04 \x03(\x0b\x32\".ecoloan.pricing.v1.BaseRateFixing\x12\x1d\n\x15lpr_confirmed_through\x18\x05 \x01(\t\x12\x16\n\x0e\x63redit_ratings\x18\x06 \x03(\t\x12\x12\n\nfloor_rate\x18\x07 \x01(\t\x12\x10\n\x08\x63\x61p_rate\x18\x08 \x01(\t\x12\x10\n\x08rounding\x18\t \x01(\t\"(\n\x14GetQuoteProofRequest\x12\x10\n\x08quote_id\x18\x01 \x01(\t\"\xa2\x01\n\x15GetQuoteProofResponse\x12\x39\n\x0e\x61udit_position\x18\x01 \x01(\x0b\x32!.ecoloan.pricing.v1.AuditPosition\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x11\n\ttree_size\x18\x03 \x01(\x03\x12\x17\n\x0finclusion_proof\x18\x04 \x03(\x0c\x12\x0e\n\x06record\x18\x05 \x01(\x0c*\xac\x01\n\x0fRepaymentMethod\x12 \n\x1cREPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12&\n\"REPAYMENT_METHOD_EQUAL_INSTALLMENT\x10\x01\x12$\n REPAYMENT_METHOD_EQUAL_PRINCIPAL\x10\x02\x12)\n%REPAYMENT_METHOD_INTEREST_ONLY_BULLET\x10\x03*\xbb\x01\n\x08Industry\x12\x18\n\x14INDUSTRY_UNSPECIFIED\x10\x00\x12\x12\n\x0eINDUSTRY_POWER\x10\x01\x12#\n\x1fINDUSTRY_ELECTROLYTIC_ALUMINIUM\x10\x02\x12\x16\n\x12INDUSTRY_CHEMICALS\x10\x03\x12\x1b\n\x17INDUSTRY_PETROCHEMICALS\x10\x04\x12\x13\n\x0fINDUSTRY_COKING\x10\x05\x12\x12\n\x0eINDUSTRY_OTHER\x10\x06*\xa1\x01\n\x0bProductKind\x12\x1c\n\x18PRODUCT_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15PRODUCT_KIND_STANDARD\x10\x01\x12\x1f\n\x1bPRODUCT_KIND_CARBON_ACCOUNT\x10\x02\x12\x1b\n\x17PRODUCT_KIND_MINE_SCORE\x10\x03\x12\x1b\n\x17PRODUCT_KIND_TRANSITION\x10\x04*?\n\x05Tenor\x12\x15\n\x11TENOR_UNSPECIFIED\x10\x00\x12\x0c\n\x08TENOR_1Y\x10\x01\x12\x11\n\rTENOR_5Y_PLUS\x10\x02\x32\xf9\x03\n\x0ePricingService\x12^\n\x0b\x43reateQuote\x12&.ecoloan.pricing.v1.CreateQuoteRequest\x1a\'.ecoloan.pricing.v1.CreateQuoteResponse\x12U\n\x08GetQuote\x12#.ecoloan.pricing.v1.GetQuoteRequest\x1a$.ecoloan.pricing.v1.GetQuoteResponse\x12\x61\n\x0cListProducts\x12\'.ecoloan.pricing.v1.ListProductsRequest\x1a(.ecoloan.pricing.v1.ListProductsResponse\x12g\n\x0e\x44\x65scribePolicy\x12).ecoloan.pricing.v1.DescribePolicyRequest\x1a*.ecoloan.pricing.v1.DescribePolicyResponse\x12\x64\n\rGetQuoteProof\x12(.ecoloan.pricing.v1.GetQuoteProofRequest\x1a).ecoloan.pricing.v1.GetQuoteProofResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(ecoloan/pricing/v1/pricing_service.proto\x12\x12\x65\x63oloan.pricing.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"F\n\x0b\x43\x61rbonGrade\x12\r\n\x05grade\x18\x01 \x01(\x05\x12\x13\n\x0b\x61ssessed_on\x18\x02 \x01(\t\x12\x13\n\x0bplatform_id\x18\x03 \x01(\t\"\xb8\x01\n\x0f\x43\x61rbonEmissions\x12.\n\x08industry\x18\x01 \x01(\x0e\x32\x1c.ecoloan.pricing.v1.Industry\x12\x16\n\x0e\x65missions_tco2\x18\x02 \x01(\t\x12\x17\n\x0foutput_quantity\x18\x03 \x01(\t\x12\x1b\n\x13value_added_10k_cny\x18\x04 \x01(\t\x12\x12\n\nperiod_end\x18\x05 \x01(\t\x12\x13\n\x0bplatform_id\x18\x06 \x01(\t\"p\n\tMineScore\x12\r\n\x05score\x18\x01 \x01(\t\x12\x1a\n\x12\x63onstruction_class\x18\x02 \x01(\x05\x12#\n\x1bmandatory_indicators_passed\x18\x03 \x01(\x08\x12\x13\n\x0b\x61\x63\x63\x65pted_on\x18\x04 \x01(\t\"\x7f\n\x0eTransitionKpis\x12\x1b\n\x13\x61nnual_tco2_reduced\x18\x01 \x01(\t\x12\x1d\n\x15\x63oal_g_per_kwh_before\x18\x02 \x01(\t\x12\x1c\n\x14\x63oal_g_per_kwh_after\x18\x03 \x01(\t\x12\x13\n\x0bverified_on\x18\x04 \x01(\t\"\x84\x04\n\x12\x43reateQuoteRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62orrower_id\x18\x02 \x01(\t\x12\x12\n\nproduct_id\x18\x03 \x01(\t\x12\x15\n\rcredit_rating\x18\x04 \x01(\t\x12\x15\n\rprincipal_fen\x18\x05 \x01(\x03\x12\x13\n\x0bterm_months\x18\x06 \x01(\x05\x12=\n\x10repayment_method\x18\x07 \x01(\x0e\x32#.ecoloan.pricing.v1.RepaymentMethod\x12\x17\n\x0fupfront_fee_fen\x18\x08 \x01(\x03\x12\x30\n\x0cpricing_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0c\x63\x61rbon_grade\x18\n \x01(\x0b\x32\x1f.ecoloan.pricing.v1.CarbonGrade\x12=\n\x10\x63\x61rbon_emissions\x18\x0b \x01(\x0b\x32#.ecoloan.pricing.v1.CarbonEmissions\x12\x31\n\nmine_score\x18\x0c \x01(\x0b\x32\x1d.ecoloan.pricing.v1.MineScore\x12;\n\x0ftransition_kpis\x18\r \x01(\x0b\x32\".ecoloan.pricing.v1.TransitionKpis\"z\n\x0e\x42\x61seRateFixing\x12(\n\x05tenor\x18\x01 \x01(\x0e\x32\x19.ecoloan.pricing.v1.Tenor\x12\x0c\n\x04rate\x18\x02 \x01(\t\x12\x30\n\x0cpublished_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x0bPricingStep\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x11\n\treason_zh\x18\x04 \x01(\t\x12\x11\n\treason_en\x18\x05 \x01(\t\"\xaf\x01\n\x10RepaymentSummary\x12\x33\n\x06method\x18\x01 \x01(\x0e\x32#.ecoloan.pricing.v1.RepaymentMethod\x12\x14\n\x0cinstallments\x18\x02 \x01(\x05\x12\x19\n\x11\x66irst_payment_fen\x18\x03 \x01(\x03\x12\x19\n\x11total_payment_fen\x18\x04 \x01(\x03\x12\x1a\n\x12total_interest_fen\x18\x05 \x01(\x03\"V\n\x10\x43\x61rbonAssessment\x12\r\n\x05grade\x18\x01 \x01(\x05\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x14\n\x0c\x65\x66\x66iciency_k\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\t\"\xe2\x05\n\x05Quote\x12\x10\n\x08quote_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x13\n\x0b\x62orrower_id\x18\x03 \x01(\t\x12\x12\n\nproduct_id\x18\x04 \x01(\t\x12\x35\n\x0cproduct_kind\x18\x05 \x01(\x0e\x32\x1f.ecoloan.pricing.v1.ProductKind\x12\x30\n\x0cpricing_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpricing_date\x18\x07 \x01(\t\x12/\n\x0bvalid_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61nnual_rate\x18\t \x01(\t\x12\x15\n\rordinary_rate\x18\n \x01(\t\x12\x35\n\tbase_rate\x18\x0b \x01(\x0b\x32\".ecoloan.pricing.v1.BaseRateFixing\x12\x15\n\rconcession_bp\x18\x0c \x01(\t\x12!\n\x19\x66irst_year_concession_fen\x18\r \x01(\x03\x12\x17\n\x0f\x61nnualised_rate\x18\x0e \x01(\t\x12\x37\n\trepayment\x18\x0f \x01(\x0b\x32$.ecoloan.pricing.v1.RepaymentSummary\x12\x15\n\rfloor_binding\x18\x10 \x01(\x08\x12\x13\n\x0b\x63\x61p_binding\x18\x11 \x01(\x08\x12.\n\x05steps\x18\x12 \x03(\x0b\x32\x1f.ecoloan.pricing.v1.PricingStep\x12\x16\n\x0epolicy_version\x18\x13 \x01(\t\x12\x15\n\rpolicy_digest\x18\x14 \x01(\t\x12\x34\n\x06\x63\x61rbon\x18\x15 \x01(\x0b\x32$.ecoloan.pricing.v1.CarbonAssessment\x12\x15\n\rprincipal_fen\x18\x16 \x01(\x03\x12\x13\n\x0bterm_months\x18\x17 \x01(\x05\"z\n\x13\x43reateQuoteResponse\x12(\n\x05quote\x18\x01 \x01(\x0b\x32\x19.ecoloan.pricing.v1.Quote\x12\x39\n\x0e\x61udit_position\x18\x02 \x01(\x0b\x32!.ecoloan.pricing.v1.AuditPosition\"H\n\rAuditPosition\x12\x12\n\nlog_origin\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tleaf_hash\x18\x03 \x01(\t\"#\n\x0fGetQuoteRequest\x12\x10\n\x08quote_id\x18\x01 \x01(\t\"w\n\x10GetQuoteResponse\x12(\n\x05quote\x18\x01 \x01(\x0b\x32\x19.ecoloan.pricing.v1.Quote\x12\x39\n\x0e\x61udit_position\x18\x02 \x01(\x0b\x32!.ecoloan.pricing.v1.AuditPosition\"@\n\x13ListProductsRequest\x12)\n\x05\x61s_of\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9e\x01\n\x07Product\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.ecoloan.pricing.v1.ProductKind\x12\x0f\n\x07name_zh\x18\x03 \x01(\t\x12\x0f\n\x07name_en\x18\x04 \x01(\t\x12\x19\n\x11required_evidence\x18\x05 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"t\n\x14ListProductsResponse\x12-\n\x08products\x18\x01 \x03(\x0b\x32\x1b.ecoloan.pricing.v1.Product\x12\x16\n\x0epolicy_version\x18\x02 \x01(\t\x12\x15\n\rpolicy_digest\x18\x03 \x01(\t\"B\n\x15\x44\x65scribePolicyRequest\x12)\n\x05\x61s_of\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa5\x02\n\x16\x44\x65scribePolicyResponse\x12\x16\n\x0epolicy_version\x18\x01 \x01(\t\x12\x15\n\rpolicy_digest\x18\x02 \x01(\t\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x03 \x01(\t\x12<\n\x10\x66ixings_in_force\x18\x04 \x03(\x0b\x32\".ecoloan.pricing.v1.BaseRateFixing\x12\x1d\n\x15lpr_confirmed_through\x18\x05 \x01(\t\x12\x16\n\x0e\x63redit_ratings\x18\x06 \x03(\t\x12\x12\n\nfloor_rate\x18\x07 \x01(\t\x12\x10\n\x08\x63\x61p_rate\x18\x08 \x01(\t\x12\x10\n\x08rounding\x18\t \x01(\t\x12\x17\n\x0fpolicy_document\x18\n \x01(\x0c\"(\n\x14GetQuoteProofRequest\x12\x10\n\x08quote_id\x18\x01 \x01(\t\"\xa2\x01\n\x15GetQuoteProofResponse\x12\x39\n\x0e\x61udit_position\x18\x01 \x01(\x0b\x32!.ecoloan.pricing.v1.AuditPosition\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x11\n\ttree_size\x18\x03 \x01(\x03\x12\x17\n\x0finclusion_proof\x18\x04 \x03(\x0c\x12\x0e\n\x06record\x18\x05 \x01(\x0c\"d\n\x15SimulateQuotesRequest\x12\x35\n\x05loans\x18\x01 \x03(\x0b\x32&.ecoloan.pricing.v1.CreateQuoteRequest\x12\x14\n\x0c\x64raft_policy\x18\x02 \x01(\x0c\"Q\n\tLoanError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\"v\n\x0eSimulatedQuote\x12*\n\x05quote\x18\x01 \x01(\x0b\x32\x19.ecoloan.pricing.v1.QuoteH\x00\x12.\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1d.ecoloan.pricing.v1.LoanErrorH\x00\x42\x08\n\x06result\"\x9c\x01\n\x16SimulateQuotesResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".ecoloan.pricing.v1.SimulatedQuote\x12\x12\n\nindicative\x18\x02 \x01(\x08\x12\x1c\n\x14\x64raft_policy_version\x18\x03 \x01(\t\x12\x1b\n\x13\x64raft_policy_digest\x18\x04 \x01(\t*\xac\x01\n\x0fRepaymentMethod\x12 \n\x1cREPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12&\n\"REPAYMENT_METHOD_EQUAL_INSTALLMENT\x10\x01\x12$\n REPAYMENT_METHOD_EQUAL_PRINCIPAL\x10\x02\x12)\n%REPAYMENT_METHOD_INTEREST_ONLY_BULLET\x10\x03*\xbb\x01\n\x08Industry\x12\x18\n\x14INDUSTRY_UNSPECIFIED\x10\x00\x12\x12\n\x0eINDUSTRY_POWER\x10\x01\x12#\n\x1fINDUSTRY_ELECTROLYTIC_ALUMINIUM\x10\x02\x12\x16\n\x12INDUSTRY_CHEMICALS\x10\x03\x12\x1b\n\x17INDUSTRY_PETROCHEMICALS\x10\x04\x12\x13\n\x0fINDUSTRY_COKING\x10\x05\x12\x12\n\x0eINDUSTRY_OTHER\x10\x06*\xa1\x01\n\x0bProductKind\x12\x1c\n\x18PRODUCT_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15PRODUCT_KIND_STANDARD\x10\x01\x12\x1f\n\x1bPRODUCT_KIND_CARBON_ACCOUNT\x10\x02\x12\x1b\n\x17PRODUCT_KIND_MINE_SCORE\x10\x03\x12\x1b\n\x17PRODUCT_KIND_TRANSITION\x10\x04*?\n\x05Tenor\x12\x15\n\x11TENOR_UNSPECIFIED\x10\x00\x12\x0c\n\x08TENOR_1Y\x10\x01\x12\x11\n\rTENOR_5Y_PLUS\x10\x02\x32\xe2\x04\n\x0ePricingService\x12^\n\x0b\x43reateQuote\x12&.ecoloan.pricing.v1.CreateQuoteRequest\x1a\'.ecoloan.pricing.v1.CreateQuoteResponse\x12U\n\x08GetQuote\x12#.ecoloan.pricing.v1.GetQuoteRequest\x1a$.ecoloan.pricing.v1.GetQuoteResponse\x12\x61\n\x0cListProducts\x12\'.ecoloan.pricing.v1.ListProductsRequest\x1a(.ecoloan.pricing.v1.ListProductsResponse\x12g\n\x0e\x44\x65scribePolicy\x12).ecoloan.pricing.v1.DescribePolicyRequest\x1a*.ecoloan.pricing.v1.DescribePolicyResponse\x12\x64\n\rGetQuoteProof\x12(.ecoloan.pricing.v1.GetQuoteProofRequest\x1a).ecoloan.pricing.v1.GetQuoteProofResponse\x12g\n\x0eSimulateQuotes\x12).ecoloan.pricing.v1.SimulateQuotesRequest\x1a*.ecoloan.pricing.v1.SimulateQuotesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ecoloan.pricing.v1.pricing_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REPAYMENTMETHOD']._serialized_start=3593
-  _globals['_REPAYMENTMETHOD']._serialized_end=3765
-  _globals['_INDUSTRY']._serialized_start=3768
-  _globals['_INDUSTRY']._serialized_end=3955
-  _globals['_PRODUCTKIND']._serialized_start=3958
-  _globals['_PRODUCTKIND']._serialized_end=4119
-  _globals['_TENOR']._serialized_start=4121
-  _globals['_TENOR']._serialized_end=4184
-  _globals['_CARBONGRADE']._serialized_start=97
-  _globals['_CARBONGRADE']._serialized_end=167
-  _globals['_CARBONEMISSIONS']._serialized_start=170
-  _globals['_CARBONEMISSIONS']._serialized_end=354
-  _globals['_MINESCORE']._serialized_start=356
-  _globals['_MINESCORE']._serialized_end=468
-  _globals['_TRANSITIONKPIS']._serialized_start=470
-  _globals['_TRANSITIONKPIS']._serialized_end=597
-  _globals['_CREATEQUOTEREQUEST']._serialized_start=600
-  _globals['_CREATEQUOTEREQUEST']._serialized_end=1116
-  _globals['_BASERATEFIXING']._serialized_start=1118
-  _globals['_BASERATEFIXING']._serialized_end=1240
-  _globals['_PRICINGSTEP']._serialized_start=1242
-  _globals['_PRICINGSTEP']._serialized_end=1336
-  _globals['_REPAYMENTSUMMARY']._serialized_start=1339
-  _globals['_REPAYMENTSUMMARY']._serialized_end=1514
-  _globals['_CARBONASSESSMENT']._serialized_start=1516
-  _globals['_CARBONASSESSMENT']._serialized_end=1602
-  _globals['_QUOTE']._serialized_start=1605
-  _globals['_QUOTE']._serialized_end=2343
-  _globals['_CREATEQUOTERESPONSE']._serialized_start=2345
-  _globals['_CREATEQUOTERESPONSE']._serialized_end=2467
-  _globals['_AUDITPOSITION']._serialized_start=2469
-  _globals['_AUDITPOSITION']._serialized_end=2541
-  _globals['_GETQUOTEREQUEST']._serialized_start=2543
-  _globals['_GETQUOTEREQUEST']._serialized_end=2578
-  _globals['_GETQUOTERESPONSE']._serialized_start=2580
-  _globals['_GETQUOTERESPONSE']._serialized_end=2699
-  _globals['_LISTPRODUCTSREQUEST']._serialized_start=2701
-  _globals['_LISTPRODUCTSREQUEST']._serialized_end=2765
-  _globals['_PRODUCT']._serialized_start=2768
-  _globals['_PRODUCT']._serialized_end=2926
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=2928
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=3044
-  _globals['_DESCRIBEPOLICYREQUEST']._serialized_start=3046
-  _globals['_DESCRIBEPOLICYREQUEST']._serialized_end=3112
-  _globals['_DESCRIBEPOLICYRESPONSE']._serialized_start=3115
-  _globals['_DESCRIBEPOLICYRESPONSE']._serialized_end=3383
-  _globals['_GETQUOTEPROOFREQUEST']._serialized_start=3385
-  _globals['_GETQUOTEPROOFREQUEST']._serialized_end=3425
-  _globals['_GETQUOTEPROOFRESPONSE']._serialized_start=3428
-  _globals['_GETQUOTEPROOFRESPONSE']._serialized_end=3590
-  _globals['_PRICINGSERVICE']._serialized_start=4187
-  _globals['_PRICINGSERVICE']._serialized_end=4692
+  _globals['_REPAYMENTMETHOD']._serialized_start=4109
+  _globals['_REPAYMENTMETHOD']._serialized_end=4281
+  _globals['_INDUSTRY']._serialized_start=4284
+  _globals['_INDUSTRY']._serialized_end=4471
+  _globals['_PRODUCTKIND']._serialized_start=4474
+  _globals['_PRODUCTKIND']._serialized_end=4635
+  _globals['_TENOR']._serialized_start=4637
+  _globals['_TENOR']._serialized_end=4700
+  _globals['_CARBONGRADE']._serialized_start=124
+  _globals['_CARBONGRADE']._serialized_end=194
+  _globals['_CARBONEMISSIONS']._serialized_start=197
+  _globals['_CARBONEMISSIONS']._serialized_end=381
+  _globals['_MINESCORE']._serialized_start=383
+  _globals['_MINESCORE']._serialized_end=495
+  _globals['_TRANSITIONKPIS']._serialized_start=497
+  _globals['_TRANSITIONKPIS']._serialized_end=624
+  _globals['_CREATEQUOTEREQUEST']._serialized_start=627
+  _globals['_CREATEQUOTEREQUEST']._serialized_end=1143
+  _globals['_BASERATEFIXING']._serialized_start=1145
+  _globals['_BASERATEFIXING']._serialized_end=1267
+  _globals['_PRICINGSTEP']._serialized_start=1269
+  _globals['_PRICINGSTEP']._serialized_end=1363
+  _globals['_REPAYMENTSUMMARY']._serialized_start=1366
+  _globals['_REPAYMENTSUMMARY']._serialized_end=1541
+  _globals['_CARBONASSESSMENT']._serialized_start=1543
+  _globals['_CARBONASSESSMENT']._serialized_end=1629
+  _globals['_QUOTE']._serialized_start=1632
+  _globals['_QUOTE']._serialized_end=2370
+  _globals['_CREATEQUOTERESPONSE']._serialized_start=2372
+  _globals['_CREATEQUOTERESPONSE']._serialized_end=2494
+  _globals['_AUDITPOSITION']._serialized_start=2496
+  _globals['_AUDITPOSITION']._serialized_end=2568
+  _globals['_GETQUOTEREQUEST']._serialized_start=2570
+  _globals['_GETQUOTEREQUEST']._serialized_end=2605
+  _globals['_GETQUOTERESPONSE']._serialized_start=2607
+  _globals['_GETQUOTERESPONSE']._serialized_end=2726
+  _globals['_LISTPRODUCTSREQUEST']._serialized_start=2728
+  _globals['_LISTPRODUCTSREQUEST']._serialized_end=2792
+  _globals['_PRODUCT']._serialized_start=2795
+  _globals['_PRODUCT']._serialized_end=2953
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=2955
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=3071
+  _globals['_DESCRIBEPOLICYREQUEST']._serialized_start=3073
+  _globals['_DESCRIBEPOLICYREQUEST']._serialized_end=3139
+  _globals['_DESCRIBEPOLICYRESPONSE']._serialized_start=3142
+  _globals['_DESCRIBEPOLICYRESPONSE']._serialized_end=3435
+  _globals['_GETQUOTEPROOFREQUEST']._serialized_start=3437
+  _globals['_GETQUOTEPROOFREQUEST']._serialized_end=3477
+  _globals['_GETQUOTEPROOFRESPONSE']._serialized_start=3480
+  _globals['_GETQUOTEPROOFRESPONSE']._serialized_end=3642
+  _globals['_SIMULATEQUOTESREQUEST']._serialized_start=3644
+  _globals['_SIMULATEQUOTESREQUEST']._serialized_end=3744
+  _globals['_LOANERROR']._serialized_start=3746
+  _globals['_LOANERROR']._serialized_end=3827
+  _globals['_SIMULATEDQUOTE']._serialized_start=3829
+  _globals['_SIMULATEDQUOTE']._serialized_end=3947
+  _globals['_SIMULATEQUOTESRESPONSE']._serialized_start=3950
+  _globals['_SIMULATEQUOTESRESPONSE']._serialized_end=4106
+  _globals['_PRICINGSERVICE']._serialized_start=4703
+  _globals['_PRICINGSERVICE']._serialized_end=5313
 # @@protoc_insertion_point(module_scope)

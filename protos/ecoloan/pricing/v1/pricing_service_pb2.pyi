@@ -9,6 +9,7 @@ points ("-200"). No field carries a binary float.
 """
 
 from collections import abc as _abc
+from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -787,6 +788,7 @@ class DescribePolicyResponse(_message.Message):
     FLOOR_RATE_FIELD_NUMBER: _builtins.int
     CAP_RATE_FIELD_NUMBER: _builtins.int
     ROUNDING_FIELD_NUMBER: _builtins.int
+    POLICY_DOCUMENT_FIELD_NUMBER: _builtins.int
     policy_version: _builtins.str
     policy_digest: _builtins.str
     effective_from: _builtins.str
@@ -796,6 +798,10 @@ class DescribePolicyResponse(_message.Message):
     floor_rate: _builtins.str
     cap_rate: _builtins.str
     rounding: _builtins.str
+    policy_document: _builtins.bytes
+    """The version's canonical form: sorted-key compact UTF-8 JSON. Its SHA-256
+    is policy_digest, and it loads back as a policy file or a draft_policy.
+    """
     @_builtins.property
     def fixings_in_force(self) -> _containers.RepeatedCompositeFieldContainer[Global___BaseRateFixing]:
         """The fixings in force at as_of, one per tenor."""
@@ -814,10 +820,11 @@ class DescribePolicyResponse(_message.Message):
         floor_rate: _builtins.str = ...,
         cap_rate: _builtins.str = ...,
         rounding: _builtins.str = ...,
+        policy_document: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cap_rate", b"cap_rate", "credit_ratings", b"credit_ratings", "effective_from", b"effective_from", "fixings_in_force", b"fixings_in_force", "floor_rate", b"floor_rate", "lpr_confirmed_through", b"lpr_confirmed_through", "policy_digest", b"policy_digest", "policy_version", b"policy_version", "rounding", b"rounding"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cap_rate", b"cap_rate", "credit_ratings", b"credit_ratings", "effective_from", b"effective_from", "fixings_in_force", b"fixings_in_force", "floor_rate", b"floor_rate", "lpr_confirmed_through", b"lpr_confirmed_through", "policy_digest", b"policy_digest", "policy_document", b"policy_document", "policy_version", b"policy_version", "rounding", b"rounding"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -878,3 +885,138 @@ class GetQuoteProofResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetQuoteProofResponse: _TypeAlias = GetQuoteProofResponse  # noqa: Y015
+
+@_typing.final
+class SimulateQuotesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOANS_FIELD_NUMBER: _builtins.int
+    DRAFT_POLICY_FIELD_NUMBER: _builtins.int
+    draft_policy: _builtins.bytes
+    """Optional: a draft policy document, TOML or the canonical JSON that
+    DescribePolicy returns. It prices every loan, whatever its
+    effective_from: a what-if, not a schedule. Empty: each loan is priced
+    under the policy in force at its pricing_time.
+    """
+    @_builtins.property
+    def loans(self) -> _containers.RepeatedCompositeFieldContainer[Global___CreateQuoteRequest]:
+        """The loans, built exactly like binding requests; request_id is ignored.
+        At most the server's limit (10,000 unless configured otherwise).
+        """
+
+    def __init__(
+        self,
+        *,
+        loans: _abc.Iterable[Global___CreateQuoteRequest] | None = ...,
+        draft_policy: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft_policy", b"draft_policy", "loans", b"loans"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimulateQuotesRequest: _TypeAlias = SimulateQuotesRequest  # noqa: Y015
+
+@_typing.final
+class LoanError(_message.Message):
+    """Why one loan of a simulation was not priced. Field for field (names,
+    numbers, types) a google.rpc.Status, so its bytes also parse as one.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """A google.rpc.Code value: 3 INVALID_ARGUMENT, 5 NOT_FOUND,
+    9 FAILED_PRECONDITION.
+    """
+    message: _builtins.str
+    @_builtins.property
+    def details(self) -> _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]:
+        """The google.rpc details CreateQuote would send: BadRequest, ErrorInfo or
+        ResourceInfo.
+        """
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+        details: _abc.Iterable[_any_pb2.Any] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "details", b"details", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoanError: _TypeAlias = LoanError  # noqa: Y015
+
+@_typing.final
+class SimulatedQuote(_message.Message):
+    """One loan's result: its indicative quote or its error."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quote(self) -> Global___Quote:
+        """The quote CreateQuote would give, with quote_id and request_id empty."""
+
+    @_builtins.property
+    def error(self) -> Global___LoanError: ...
+    def __init__(
+        self,
+        *,
+        quote: Global___Quote | None = ...,
+        error: Global___LoanError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "quote", b"quote", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "quote", b"quote", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["quote", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___SimulatedQuote: _TypeAlias = SimulatedQuote  # noqa: Y015
+
+@_typing.final
+class SimulateQuotesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    INDICATIVE_FIELD_NUMBER: _builtins.int
+    DRAFT_POLICY_VERSION_FIELD_NUMBER: _builtins.int
+    DRAFT_POLICY_DIGEST_FIELD_NUMBER: _builtins.int
+    indicative: _builtins.bool
+    """Always true: simulated quotes are indicative, never binding."""
+    draft_policy_version: _builtins.str
+    """The draft policy's version and digest (hex SHA-256 of its canonical
+    form) when draft_policy was given; empty otherwise, each quote naming
+    the version that priced it.
+    """
+    draft_policy_digest: _builtins.str
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___SimulatedQuote]:
+        """One per loan, in the order of the request's loans."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___SimulatedQuote] | None = ...,
+        indicative: _builtins.bool = ...,
+        draft_policy_version: _builtins.str = ...,
+        draft_policy_digest: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft_policy_digest", b"draft_policy_digest", "draft_policy_version", b"draft_policy_version", "indicative", b"indicative", "results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimulateQuotesResponse: _TypeAlias = SimulateQuotesResponse  # noqa: Y015

@@ -61,6 +61,11 @@ class PricingServiceStub:
                 request_serializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.GetQuoteProofRequest.SerializeToString,
                 response_deserializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.GetQuoteProofResponse.FromString,
                 _registered_method=True)
+        self.SimulateQuotes = channel.unary_unary(
+                '/ecoloan.pricing.v1.PricingService/SimulateQuotes',
+                request_serializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesRequest.SerializeToString,
+                response_deserializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesResponse.FromString,
+                _registered_method=True)
 
 
 class PricingServiceServicer:
@@ -130,6 +135,37 @@ class PricingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SimulateQuotes(self, request, context):
+        """Prices a batch of hypothetical loans for product tools. INDICATIVE: never
+        binding, never audit-logged, no quote id (GetQuote cannot find a
+        simulated quote). request_id is ignored, neither checked nor echoed: a
+        simulation changes nothing, so a retry is always safe and there is
+        nothing to deduplicate; results match loans by position. Each loan is
+        priced exactly as CreateQuote would price it, under the policy in force
+        at its pricing_time or under draft_policy; a loan without pricing_time is
+        priced at the server's clock, one instant for the whole batch.
+
+        One bad loan does not fail the batch: results[i] holds loans[i]'s quote
+        or its error, with the code and details CreateQuote would have answered
+        (INVALID_ARGUMENT with google.rpc.BadRequest, FAILED_PRECONDITION with
+        google.rpc.ErrorInfo(reason=...), NOT_FOUND with google.rpc.ResourceInfo).
+
+        Errors of the whole call:
+        - INVALID_ARGUMENT with google.rpc.BadRequest when there are more loans
+        than the server's limit (one FieldViolation on "loans" naming it;
+        10,000 unless the server is configured otherwise), or when draft_policy
+        fails validation (one FieldViolation on "draft_policy" per problem).
+
+        Sizes: the server accepts requests up to gRPC's default 4 MiB (10,000
+        loans take 0.5-2 MB). A quote is about 1 KB, so the reply to a batch of
+        more than about 3,500 loans is over the 4 MiB a gRPC client accepts by
+        default: raise the client's grpc.max_receive_message_length (the Python
+        client allows 64 MiB).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PricingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -157,6 +193,11 @@ def add_PricingServiceServicer_to_server(servicer, server):
                     servicer.GetQuoteProof,
                     request_deserializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.GetQuoteProofRequest.FromString,
                     response_serializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.GetQuoteProofResponse.SerializeToString,
+            ),
+            'SimulateQuotes': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimulateQuotes,
+                    request_deserializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesRequest.FromString,
+                    response_serializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -296,6 +337,33 @@ class PricingService:
             '/ecoloan.pricing.v1.PricingService/GetQuoteProof',
             ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.GetQuoteProofRequest.SerializeToString,
             ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.GetQuoteProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimulateQuotes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ecoloan.pricing.v1.PricingService/SimulateQuotes',
+            ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesRequest.SerializeToString,
+            ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesResponse.FromString,
             options,
             channel_credentials,
             insecure,

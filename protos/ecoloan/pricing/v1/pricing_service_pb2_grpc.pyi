@@ -82,6 +82,33 @@ class PricingServiceStub:
     Errors: INVALID_ARGUMENT (malformed quote_id), NOT_FOUND (no such quote),
     UNAVAILABLE (no checkpoint covers the record yet; retry shortly).
     """
+    SimulateQuotes: _grpc.UnaryUnaryMultiCallable[_pricing_service_pb2.SimulateQuotesRequest, _pricing_service_pb2.SimulateQuotesResponse]
+    """Prices a batch of hypothetical loans for product tools. INDICATIVE: never
+    binding, never audit-logged, no quote id (GetQuote cannot find a
+    simulated quote). request_id is ignored, neither checked nor echoed: a
+    simulation changes nothing, so a retry is always safe and there is
+    nothing to deduplicate; results match loans by position. Each loan is
+    priced exactly as CreateQuote would price it, under the policy in force
+    at its pricing_time or under draft_policy; a loan without pricing_time is
+    priced at the server's clock, one instant for the whole batch.
+
+    One bad loan does not fail the batch: results[i] holds loans[i]'s quote
+    or its error, with the code and details CreateQuote would have answered
+    (INVALID_ARGUMENT with google.rpc.BadRequest, FAILED_PRECONDITION with
+    google.rpc.ErrorInfo(reason=...), NOT_FOUND with google.rpc.ResourceInfo).
+
+    Errors of the whole call:
+    - INVALID_ARGUMENT with google.rpc.BadRequest when there are more loans
+      than the server's limit (one FieldViolation on "loans" naming it;
+      10,000 unless the server is configured otherwise), or when draft_policy
+      fails validation (one FieldViolation on "draft_policy" per problem).
+
+    Sizes: the server accepts requests up to gRPC's default 4 MiB (10,000
+    loans take 0.5-2 MB). A quote is about 1 KB, so the reply to a batch of
+    more than about 3,500 loans is over the 4 MiB a gRPC client accepts by
+    default: raise the client's grpc.max_receive_message_length (the Python
+    client allows 64 MiB).
+    """
 
 @_typing.type_check_only
 class PricingServiceAsyncStub(PricingServiceStub):
@@ -131,6 +158,33 @@ class PricingServiceAsyncStub(PricingServiceStub):
 
     Errors: INVALID_ARGUMENT (malformed quote_id), NOT_FOUND (no such quote),
     UNAVAILABLE (no checkpoint covers the record yet; retry shortly).
+    """
+    SimulateQuotes: _aio.UnaryUnaryMultiCallable[_pricing_service_pb2.SimulateQuotesRequest, _pricing_service_pb2.SimulateQuotesResponse]  # type: ignore[assignment]
+    """Prices a batch of hypothetical loans for product tools. INDICATIVE: never
+    binding, never audit-logged, no quote id (GetQuote cannot find a
+    simulated quote). request_id is ignored, neither checked nor echoed: a
+    simulation changes nothing, so a retry is always safe and there is
+    nothing to deduplicate; results match loans by position. Each loan is
+    priced exactly as CreateQuote would price it, under the policy in force
+    at its pricing_time or under draft_policy; a loan without pricing_time is
+    priced at the server's clock, one instant for the whole batch.
+
+    One bad loan does not fail the batch: results[i] holds loans[i]'s quote
+    or its error, with the code and details CreateQuote would have answered
+    (INVALID_ARGUMENT with google.rpc.BadRequest, FAILED_PRECONDITION with
+    google.rpc.ErrorInfo(reason=...), NOT_FOUND with google.rpc.ResourceInfo).
+
+    Errors of the whole call:
+    - INVALID_ARGUMENT with google.rpc.BadRequest when there are more loans
+      than the server's limit (one FieldViolation on "loans" naming it;
+      10,000 unless the server is configured otherwise), or when draft_policy
+      fails validation (one FieldViolation on "draft_policy" per problem).
+
+    Sizes: the server accepts requests up to gRPC's default 4 MiB (10,000
+    loans take 0.5-2 MB). A quote is about 1 KB, so the reply to a batch of
+    more than about 3,500 loans is over the 4 MiB a gRPC client accepts by
+    default: raise the client's grpc.max_receive_message_length (the Python
+    client allows 64 MiB).
     """
 
 class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -208,6 +262,39 @@ class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT (malformed quote_id), NOT_FOUND (no such quote),
         UNAVAILABLE (no checkpoint covers the record yet; retry shortly).
+        """
+
+    @_abc_1.abstractmethod
+    def SimulateQuotes(
+        self,
+        request: _pricing_service_pb2.SimulateQuotesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_service_pb2.SimulateQuotesResponse, _abc.Awaitable[_pricing_service_pb2.SimulateQuotesResponse]]:
+        """Prices a batch of hypothetical loans for product tools. INDICATIVE: never
+        binding, never audit-logged, no quote id (GetQuote cannot find a
+        simulated quote). request_id is ignored, neither checked nor echoed: a
+        simulation changes nothing, so a retry is always safe and there is
+        nothing to deduplicate; results match loans by position. Each loan is
+        priced exactly as CreateQuote would price it, under the policy in force
+        at its pricing_time or under draft_policy; a loan without pricing_time is
+        priced at the server's clock, one instant for the whole batch.
+
+        One bad loan does not fail the batch: results[i] holds loans[i]'s quote
+        or its error, with the code and details CreateQuote would have answered
+        (INVALID_ARGUMENT with google.rpc.BadRequest, FAILED_PRECONDITION with
+        google.rpc.ErrorInfo(reason=...), NOT_FOUND with google.rpc.ResourceInfo).
+
+        Errors of the whole call:
+        - INVALID_ARGUMENT with google.rpc.BadRequest when there are more loans
+          than the server's limit (one FieldViolation on "loans" naming it;
+          10,000 unless the server is configured otherwise), or when draft_policy
+          fails validation (one FieldViolation on "draft_policy" per problem).
+
+        Sizes: the server accepts requests up to gRPC's default 4 MiB (10,000
+        loans take 0.5-2 MB). A quote is about 1 KB, so the reply to a batch of
+        more than about 3,500 loans is over the 4 MiB a gRPC client accepts by
+        default: raise the client's grpc.max_receive_message_length (the Python
+        client allows 64 MiB).
         """
 
 def add_PricingServiceServicer_to_server(servicer: PricingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
