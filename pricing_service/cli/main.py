@@ -26,6 +26,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pricing_service.cli import quote_render as render
 from pricing_service.cli.audit import add_audit_commands
+from pricing_service.cli.simulate import add_simulate_commands, normalise_argv
 from pricing_service.domain.errors import PolicyError
 from pricing_service.policy.store import load_paths
 
@@ -417,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_policy_show)
 
     add_audit_commands(sub)  # pricing audit ...: offline verify/prove (cli/audit.py)
+    add_simulate_commands(sub, conn, _client, UsageError)  # cli/simulate.py
     return parser
 
 
@@ -426,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     handler: Handler = args.func

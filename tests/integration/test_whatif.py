@@ -3,6 +3,8 @@ with a deeper grade-1 discount moves exactly the grade-1 quotes, by exactly 50 b
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from ecoloan_client import (
 from pricing_service.audit.reader import iter_records
 from pricing_service.audit.replay import ReplayFilter
 from pricing_service.bootstrap import build_components, start_sync_server
+from pricing_service.cli.main import main
 from pricing_service.config import load_config
 from pricing_service.policy.store import default_policies, default_policy_bytes, load_policy_bytes
 from pricing_service.simulate.whatif import Outcome, whatif
@@ -109,3 +112,22 @@ def test_whatif_selects_by_borrower_and_sees_eligibility_flips(logdir: Path) -> 
     assert row.actual == Outcome("CARBON_GRADE_INELIGIBLE")
     assert row.draft == Outcome("PRICED", 2_300_000, 1_000_000, 1_000_000)
     assert result.to_json()["now_priced"] == 1
+
+
+def test_whatif_command_writes_rows_summary_and_report(logdir: Path, tmp_path: Path) -> None:
+    draft = tmp_path / "draft.toml"
+    draft.write_bytes(_draft("-250"))
+    out = tmp_path / "out"
+    assert main(["simulate", "whatif", str(logdir), "--draft", str(draft), "--out", str(out)]) == 0
+    with (out / "whatif.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8
+    changed = [r for r in rows if r["changed"] == "yes"]
+    assert [(r["borrower_id"], r["actual_rate"], r["draft_rate"]) for r in changed] == [
+        ("XJ-1-0", "1.30", "0.80"),
+        ("XJ-1-1", "1.30", "0.80"),
+    ]
+    assert [r["rate_change_bp"] for r in changed] == ["-50", "-50"]
+    summary = json.loads((out / "whatif.json").read_text())
+    assert summary["changed"] == 2
+    assert "What-if" in (out / "report.html").read_text(encoding="utf-8")

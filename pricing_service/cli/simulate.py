@@ -1,0 +1,623 @@
+"""`pricing simulate ...`: indicative pricing over portfolios, policy diffs, what-if, Monte Carlo,
+calibration. Every run writes its files and a self-contained HTML report to --out; nothing
+here writes to an audit log or asks a server for a binding quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from pricing_service.audit.reader import LogFormatError, iter_records, log_bytes
+from pricing_service.audit.replay import ReplayFilter
+from pricing_service.domain.engine import BEIJING, beijing_date
+from pricing_service.domain.errors import PolicyError, PricingError
+from pricing_service.domain.policy import Policy
+from pricing_service.domain.rates import fmt_percent
+from pricing_service.policy.store import default_policy_bytes, load_paths, load_policy_bytes
+from pricing_service.simulate import charts
+from pricing_service.simulate.portfolio import Portfolio
+from pricing_service.simulate.portfolio_io import (
+    PortfolioError,
+    PortfolioLoad,
+    read_portfolio,
+    write_results,
+)
+from pricing_service.simulate.report import (
+    Report,
+    RunFacts,
+    diff_report,
+    simulation_report,
+)
+from pricing_service.simulate.results import LoanResults, units_to_bp
+from pricing_service.simulate.summary import (
+    CHANGE_HEADERS,
+    change_row,
+    diff_summary,
+    plain_table,
+    summarise,
+    tables_text,
+)
+from pricing_service.simulate.vector import price_portfolio
+from pricing_service.simulate.whatif import WhatIf, WhatIfRow, whatif
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("run", "diff", "whatif", "montecarlo", "calibrate")
+# Pricing in chunks bounds memory and lets a long run show progress.
+CHUNK = 200_000
+# A calendar date given as --as-of is priced at noon Beijing time: after that day's
+# LPR fixing (published 09:00 or 09:30), so "the rate on that day" means what it says.
+NOON = time(12, 0)
+
+ClientFactory = Callable[[argparse.Namespace], Any]
+
+
+class SimulateUsageError(Exception):
+    """A bad flag value or unreadable input: exit code 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPolicy:
+    """A policy to simulate under, with where it came from and its document bytes."""
+
+    policy: Policy
+    raw: bytes  # the document as read (TOML) or fetched (canonical JSON)
+    source: str  # "default", "live HOST:PORT" or a path
+
+
+# -- inputs ------------------------------------------------------------------------------
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """--as-of: an RFC 3339 instant, a date (noon Beijing time), or now."""
+    if text is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), NOON, BEIJING).astimezone(UTC)
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SimulateUsageError(
+            f"--as-of {text!r}: give YYYY-MM-DD or an RFC 3339 instant"
+        ) from None
+    if instant.tzinfo is None:
+        raise SimulateUsageError(f"--as-of {text!r}: give the offset (e.g. +08:00 or Z)")
+    return instant.astimezone(UTC)
+
+
+def load_policy(
+    spec: str, as_of: datetime, args: argparse.Namespace, client_factory: ClientFactory
+) -> LoadedPolicy:
+    """--policy default | live | FILE-or-DIRECTORY: the version in force at `as_of`.
+
+    A draft file is used whatever its effective date: simulating a draft before it is
+    in force is the point. A directory of versions gives the one in force at `as_of`.
+    """
+    try:
+        if spec == "default":
+            raw = default_policy_bytes()
+            return LoadedPolicy(load_policy_bytes(raw)[0], raw, "default")
+        if spec == "live":
+            with client_factory(args) as client:
+                raw, _digest = client.live_policy_document()
+            return LoadedPolicy(load_policy_bytes(raw)[0], raw, f"live {args.target}")
+        path = Path(spec)
+        if path.is_dir():
+            chosen = load_paths([path]).in_force(beijing_date(as_of))
+            for file in sorted(path.glob("*.toml")):
+                raw = file.read_bytes()
+                if load_policy_bytes(raw)[0].digest == chosen.digest:
+                    return LoadedPolicy(chosen, raw, str(file))
+        raw = path.read_bytes()
+        return LoadedPolicy(load_policy_bytes(raw)[0], raw, str(path))
+    except OSError as exc:
+        raise SimulateUsageError(f"policy {spec}: {exc.strerror or exc}") from None
+    except PolicyError as exc:
+        problems = "\n  ".join(exc.problems)
+        raise SimulateUsageError(f"policy {spec} is not valid:\n  {problems}") from None
+    except PricingError as exc:  # no version in force at as_of
+        raise SimulateUsageError(f"policy {spec}: {exc}") from None
+
+
+# -- progress ----------------------------------------------------------------------------
+
+
+@contextmanager
+def progress_bar(enabled: bool, what: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress callback `(done, total or None)` on stderr; silent when not enabled."""
+    if not enabled:
+        yield lambda _done, _total: None
+        return
+    if sys.stderr.isatty():
+        from rich.console import Console  # noqa: PLC0415 - only when a bar is shown
+        from rich.progress import (  # noqa: PLC0415
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = (
+            "{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(what, total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    last = [-1]
+
+    def report(done: int, total: int | None, out: TextIO = sys.stderr) -> None:
+        if total:
+            tenth = 10 * done // total
+            if tenth != last[0]:
+                last[0] = tenth
+                print(f"{what}: {done:,} of {total:,}", file=out, flush=True)
+        elif done - last[0] >= 100_000 or last[0] < 0:
+            last[0] = done
+            print(f"{what}: {done:,}", file=out, flush=True)
+
+    yield report
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return bool(args.progress) or sys.stderr.isatty()
+
+
+def price_in_chunks(
+    portfolio: Portfolio,
+    policy: Policy,
+    as_of: datetime,
+    tick: Callable[[int, int | None], None],
+) -> LoanResults:
+    """price_portfolio over CHUNK-sized slices, reporting progress, joined in order."""
+    n = len(portfolio)
+    if n <= CHUNK:
+        results = price_portfolio(portfolio, policy, as_of)
+        tick(n, n)
+        return results
+    parts: list[LoanResults] = []
+    for start in range(0, n, CHUNK):
+        parts.append(price_portfolio(portfolio.take(slice(start, start + CHUNK)), policy, as_of))
+        tick(min(start + CHUNK, n), n)
+    return LoanResults(
+        **{
+            name: np.concatenate([getattr(p, name) for p in parts])
+            for name in LoanResults.column_names()
+        }
+    )
+
+
+def _read(args: argparse.Namespace) -> PortfolioLoad:
+    with progress_bar(_show_progress(args), "reading") as tick:
+        try:
+            return read_portfolio(args.portfolio, strict=args.strict, progress=tick)
+        except PortfolioError as exc:
+            raise SimulateUsageError(str(exc)) from None
+        except OSError as exc:
+            raise SimulateUsageError(f"{args.portfolio}: {exc.strerror or exc}") from None
+
+
+def _bad_rows(load: PortfolioLoad) -> list[tuple[object, ...]]:
+    return [(p.row, p.field, p.message) for p in load.problems]
+
+
+BAD_ROW_HEADERS = ("row", "field", "problem")
+
+
+def _out_dir(args: argparse.Namespace) -> Path:
+    out: Path = args.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SimulateUsageError(f"--out {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def _command_line(argv0: str = "pricing") -> str:
+    return " ".join([argv0, *sys.argv[1:]]) if sys.argv[1:] else argv0
+
+
+def _skipped_note(load: PortfolioLoad) -> str:
+    if not load.problems:
+        return ""
+    rows = len({p.row for p in load.problems})
+    return f"{rows:,} bad rows skipped (listed in the report and in bad_rows.csv)"
+
+
+def _write_bad_rows(out: Path, load: PortfolioLoad) -> None:
+    if not load.problems:
+        return
+    with (out / "bad_rows.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(BAD_ROW_HEADERS)
+        w.writerows(_bad_rows(load))
+
+
+def _skipped(load: PortfolioLoad) -> int:
+    return len({p.row for p in load.problems})
+
+
+# -- pricing simulate run ----------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace, client_factory: ClientFactory) -> int:
+    """Price a portfolio under one policy; write loans, summary, charts and the report."""
+    as_of = parse_as_of(args.as_of)
+    loaded = load_policy(args.policy, as_of, args, client_factory)
+    load = _read(args)
+    out = _out_dir(args)
+    with progress_bar(_show_progress(args), "pricing") as tick:
+        results = price_in_chunks(load.portfolio, loaded.policy, as_of, tick)
+    policy = loaded.policy
+    summary = summarise(
+        load.portfolio,
+        results,
+        policy_version=policy.version,
+        policy_digest=policy.digest,
+        as_of=as_of,
+    )
+    loans_path = out / f"loans.{args.format}"
+    write_results(load.portfolio, results, loans_path)
+    _write_json(out / "summary.json", summary.to_json())
+    _write_bad_rows(out, load)
+    run = RunFacts(
+        command=_command_line(),
+        policy_version=policy.version,
+        policy_digest=policy.digest,
+        as_of=as_of,
+        portfolio_name=Path(args.portfolio).name,
+        rows=len(load.portfolio),
+        skipped_rows=_skipped(load),
+        extra=(("Policy source", loaded.source),),
+    )
+    report = simulation_report(
+        summary,
+        load.portfolio,
+        results,
+        run,
+        policy=policy,
+        bad_rows=_bad_rows(load),
+        bad_row_headers=BAD_ROW_HEADERS,
+    )
+    report.write(out / "report.html")
+    if args.json:
+        print(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
+    else:
+        print(summary.to_text(width=_width()))
+        _print_written(out, [loans_path.name, "summary.json", "report.html"], load)
+    return EXIT_OK
+
+
+def _width() -> int:
+    # Wide enough that no figure is cut: rich shortens cells rather than wrapping a table.
+    return max(shutil.get_terminal_size((200, 24)).columns, 180)
+
+
+def _print_written(out: Path, names: Sequence[str], load: PortfolioLoad | None = None) -> None:
+    if load is not None and load.problems:
+        print(_skipped_note(load))
+    print(f"written to {out}/: " + ", ".join(names))
+    print("indicative, not binding / 仅供参考，非约束性报价")
+
+
+# -- pricing simulate diff ---------------------------------------------------------------
+
+
+def cmd_diff(args: argparse.Namespace, client_factory: ClientFactory) -> int:
+    """Price a portfolio under a base and a draft policy; write what changes."""
+    as_of = parse_as_of(args.as_of)
+    base = load_policy(args.base, as_of, args, client_factory)
+    draft = load_policy(args.draft, as_of, args, client_factory)
+    load = _read(args)
+    out = _out_dir(args)
+    with progress_bar(_show_progress(args), "pricing base") as tick:
+        base_results = price_in_chunks(load.portfolio, base.policy, as_of, tick)
+    with progress_bar(_show_progress(args), "pricing draft") as tick:
+        draft_results = price_in_chunks(load.portfolio, draft.policy, as_of, tick)
+    diff = diff_summary(
+        load.portfolio,
+        base_results,
+        draft_results,
+        base_version=base.policy.version,
+        base_digest=base.policy.digest,
+        draft_version=draft.policy.version,
+        draft_digest=draft.policy.digest,
+        as_of=as_of,
+    )
+    with (out / "changes.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(CHANGE_HEADERS)
+        w.writerows(change_row(c) for c in diff.changes())
+    write_results(load.portfolio, base_results, out / f"base_loans.{args.format}")
+    write_results(load.portfolio, draft_results, out / f"draft_loans.{args.format}")
+    _write_json(out / "diff.json", diff.to_json(loan_limit=0))
+    _write_bad_rows(out, load)
+    run = RunFacts(
+        command=_command_line(),
+        policy_version=base.policy.version,
+        policy_digest=base.policy.digest,
+        as_of=as_of,
+        portfolio_name=Path(args.portfolio).name,
+        rows=len(load.portfolio),
+        skipped_rows=_skipped(load),
+        extra=(("Base policy source", base.source), ("Draft policy source", draft.source)),
+    )
+    diff_report(diff, run, bad_rows=_bad_rows(load), bad_row_headers=BAD_ROW_HEADERS).write(
+        out / "report.html"
+    )
+    if args.json:
+        print(json.dumps(diff.to_json(loan_limit=0), ensure_ascii=False, indent=2))
+    else:
+        print(diff.to_text(width=_width()))
+        names = ["changes.csv", f"base_loans.{args.format}", f"draft_loans.{args.format}"]
+        _print_written(out, [*names, "diff.json", "report.html"], load)
+    return EXIT_OK
+
+
+# -- pricing simulate whatif -------------------------------------------------------------
+
+WHATIF_HEADERS = (
+    "seq",
+    "quote_id",
+    "borrower_id",
+    "product_id",
+    "pricing_time",
+    "principal_fen",
+    "actual_status",
+    "actual_rate",
+    "actual_first_year_concession_fen",
+    "draft_status",
+    "draft_rate",
+    "draft_first_year_concession_fen",
+    "rate_change_bp",
+    "changed",
+)
+
+
+def _pct_text(units: int) -> str:
+    return fmt_percent(units_to_bp(units))  # "1.30", as quotes and loans.csv show rates
+
+
+def whatif_row(r: WhatIfRow) -> list[object]:
+    """One CSV row in WHATIF_HEADERS order; rates as exact percent text, empty when refused."""
+    both = r.actual.priced and r.draft.priced
+    return [
+        r.seq,
+        r.quote_id,
+        r.borrower_id,
+        r.product_id,
+        r.pricing_time,
+        r.principal_fen,
+        r.actual.status,
+        _pct_text(r.actual.rate_units) if r.actual.priced else "",
+        r.actual.first_year_concession_fen,
+        r.draft.status,
+        _pct_text(r.draft.rate_units) if r.draft.priced else "",
+        r.draft.first_year_concession_fen,
+        format(units_to_bp(r.draft.rate_units - r.actual.rate_units), "f") if both else "",
+        "yes" if r.changed else "no",
+    ]
+
+
+def _whatif_results(rows: Sequence[WhatIfRow], side: str) -> LoanResults:
+    """The rows' outcomes on one side as LoanResults, for the distribution chart."""
+    out = LoanResults.empty(len(rows))
+    for i, r in enumerate(rows):
+        outcome = r.actual if side == "actual" else r.draft
+        out.status[i] = outcome.status
+        out.rate_units[i] = outcome.rate_units
+    return out
+
+
+def _whatif_report(result: WhatIf, run_facts: list[tuple[str, str]]) -> Report:
+    summary = result.to_json()
+    cost = summary["first_year_concession_fen"]
+    report = Report("What-if: logged binding requests under a draft policy").facts(run_facts)
+    counts = [
+        [key.replace("_", " "), str(summary[key])]
+        for key in (
+            "records_read",
+            "requests_selected",
+            "unchanged",
+            "changed",
+            "rate_up",
+            "rate_down",
+            "now_refused",
+            "now_priced",
+        )
+    ]
+    report.table("Requests", ("what", "count"), counts)
+    report.table(
+        "First-year concession",
+        ("actual CNY", "draft CNY", "change CNY"),
+        [[_cny(cost["actual"]), _cny(cost["draft"]), _cny(cost["change"])]],
+        caption="Sum over the selected requests of the first-year concession against the "
+        "ordinary-loan rate; a refused request costs nothing.",
+    )
+    report.chart(
+        "Quoted rates, actual and under the draft",
+        charts.rate_shift_chart(
+            _whatif_results(result.rows, "actual"),
+            _whatif_results(result.rows, "draft"),
+            base_label="actually quoted",
+            draft_label=result.draft_version,
+        ),
+        "Rates of the requests priced on each side (filled: as quoted; outline: the draft).",
+    )
+    changed = result.changed
+    rows = [[str(x) for x in whatif_row(r)[:13]] for r in changed[:100]]
+    caption = f"The first 100 of {len(changed)}." if len(changed) > 100 else None
+    report.table(f"Changed requests ({len(changed)})", WHATIF_HEADERS[:13], rows, caption=caption)
+    return report
+
+
+def _cny(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    yuan, cents = divmod(abs(fen), 100)
+    return f"{sign}{yuan:,}.{cents:02d}"
+
+
+def cmd_whatif(args: argparse.Namespace, client_factory: ClientFactory) -> int:
+    """Re-price the logged binding requests under a draft; compare with what they got."""
+    logdir: Path = args.logdir
+    if not (logdir / "segments").is_dir():
+        raise SimulateUsageError(f"{logdir} is not an audit log directory (no segments/)")
+    draft = load_policy(args.draft, datetime.now(UTC), args, client_factory)
+    selection = ReplayFilter(args.date_from, args.date_to, args.product, args.borrower)
+    out = _out_dir(args)
+    total = log_bytes(logdir)
+    done = [0]
+    try:
+        with progress_bar(_show_progress(args), "re-pricing the log (bytes)") as tick:
+
+            def on_record(rec: Any) -> None:
+                done[0] += len(rec.raw) + 1
+                if rec.seq % 1000 == 0:
+                    tick(done[0], total)
+
+            result = whatif(iter_records(logdir), draft.policy, selection, on_record)
+            tick(total, total)
+    except LogFormatError as exc:
+        print(f"error: {exc} (run `pricing audit verify` to locate damage)", file=sys.stderr)
+        return EXIT_FAILED
+    with (out / "whatif.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(WHATIF_HEADERS)
+        w.writerows(whatif_row(r) for r in result.rows)
+    _write_json(out / "whatif.json", result.to_json())
+    facts = [
+        ("Command", _command_line()),
+        ("Audit log", str(logdir)),
+        ("Draft policy version", draft.policy.version),
+        ("Draft policy digest", draft.policy.digest),
+        ("Draft policy source", draft.source),
+    ]
+    _whatif_report(result, facts).write(out / "report.html")
+    summary = result.to_json()
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        cost = summary["first_year_concession_fen"]
+        rows = [[k.replace("_", " "), f"{v:,}"] for k, v in summary.items() if isinstance(v, int)]
+        rows.append(["first-year concession, actual CNY", _cny(cost["actual"])])
+        rows.append(["first-year concession, draft CNY", _cny(cost["draft"])])
+        rows.append(["first-year concession, change CNY", _cny(cost["change"])])
+        title = f"What-if under {draft.policy.version}"
+        print(tables_text([plain_table(title, ("what", "value"), rows)], 100))
+        _print_written(out, ["whatif.csv", "whatif.json", "report.html"])
+    return EXIT_OK
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser, *, portfolio: bool = True) -> None:
+    if portfolio:
+        p.add_argument("portfolio", type=Path, metavar="PORTFOLIO", help=".csv or .parquet file")
+        p.add_argument(
+            "--strict", action="store_true", help="stop at the first bad row (default: skip it)"
+        )
+        p.add_argument(
+            "--as-of",
+            metavar="WHEN",
+            help="pricing instant: RFC 3339, or YYYY-MM-DD (noon Beijing time); default now",
+        )
+        p.add_argument(
+            "--format",
+            choices=("csv", "parquet"),
+            default="csv",
+            help="per-loan output format (csv)",
+        )
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--progress", action="store_true", help="show progress on stderr")
+
+
+POLICY_HELP = "default (shipped), live (fetched from --target), or a policy file/directory"
+
+
+def add_simulate_commands(
+    sub: Any,
+    conn: argparse.ArgumentParser,
+    client_factory: ClientFactory,
+    usage_error: type[Exception],
+) -> None:
+    """Add `simulate` and its subcommands to the `pricing` parser."""
+    sim = sub.add_parser(
+        "simulate",
+        help="indicative pricing over portfolios, diffs, what-if, Monte Carlo, calibration",
+        description="Indicative simulations: never binding, never written to an audit log. "
+        "`pricing simulate PORTFOLIO ...` is short for `pricing simulate run PORTFOLIO ...`.",
+    )
+    ssub = sim.add_subparsers(dest="simulate_command", required=True, metavar="ACTION")
+
+    def bind(handler: Callable[[argparse.Namespace, ClientFactory], int]) -> Any:
+        def run(args: argparse.Namespace) -> int:
+            try:
+                return handler(args, client_factory)
+            except SimulateUsageError as exc:
+                raise usage_error(str(exc)) from None
+
+        return run
+
+    run = ssub.add_parser(
+        "run", parents=[conn], help="price a portfolio under one policy (the default action)"
+    )
+    _common(run)
+    run.add_argument("--policy", default="default", metavar="POLICY", help=POLICY_HELP)
+    run.set_defaults(func=bind(cmd_run))
+
+    diff = ssub.add_parser(
+        "diff", parents=[conn], help="price a portfolio under a base and a draft policy"
+    )
+    _common(diff)
+    diff.add_argument("--base", default="default", metavar="POLICY", help=POLICY_HELP)
+    diff.add_argument("--draft", required=True, metavar="POLICY", help=POLICY_HELP)
+    diff.set_defaults(func=bind(cmd_diff))
+
+    wi = ssub.add_parser(
+        "whatif",
+        parents=[conn],
+        help="re-price an audit log's binding requests under a draft policy",
+    )
+    wi.add_argument("logdir", type=Path, metavar="LOGDIR")
+    wi.add_argument("--draft", required=True, metavar="POLICY", help=POLICY_HELP)
+    wi.add_argument("--from", dest="date_from", type=date.fromisoformat, metavar="DATE")
+    wi.add_argument("--to", dest="date_to", type=date.fromisoformat, metavar="DATE")
+    wi.add_argument("--product", help="only this product id")
+    wi.add_argument("--borrower", help="only this borrower id")
+    _common(wi, portfolio=False)
+    wi.set_defaults(func=bind(cmd_whatif))
+
+
+def normalise_argv(argv: Sequence[str]) -> list[str]:
+    """`simulate PORTFOLIO ...` -> `simulate run PORTFOLIO ...` (the default action)."""
+    args = list(argv)
+    if args[:1] == ["simulate"] and len(args) > 1:
+        first = args[1]
+        if first not in COMMANDS and not first.startswith("-"):
+            args.insert(1, "run")
+    return args
+
+
+__all__ = ["COMMANDS", "add_simulate_commands", "normalise_argv", "parse_as_of"]

@@ -1,0 +1,141 @@
+"""`pricing simulate` from the command line: files written, exact figures, bad rows, diff,
+the live policy fetched from a real server."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from live_support import LiveServer
+
+from pricing_service.cli.main import main
+from pricing_service.policy.store import default_policy_bytes
+
+BOOK = """\
+loan_id,borrower_id,product_id,credit_rating,industry,principal_fen,term_months,repayment,carbon_grade,carbon_assessed_on
+L1,B1,standard,AA,power,100000000,12,interest_only_bullet,,
+L2,B2,lvtanrong,AA,chemicals,100000000,12,interest_only_bullet,2,2026-06-01
+L3,B3,lvtanrong,BBB,coking,200000000,24,interest_only_bullet,3,2026-06-01
+L4,B4,lvtanrong,AA,other,100000000,12,interest_only_bullet,5,2026-06-01
+L5,B5,standard,AA,power,abc,12,interest_only_bullet,,
+"""
+AS_OF = "2026-11-20"
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    path = tmp_path / "book.csv"
+    path.write_text(BOOK, encoding="utf-8")
+    return path
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _draft(tmp_path: Path, grade_three_bp: str) -> Path:
+    text = default_policy_bytes().decode()
+    text = text.replace('version = "2026.1-default"', 'version = "2026.2-draft"')
+    text = text.replace('3 = "-200"', f'3 = "{grade_three_bp}"')
+    path = tmp_path / "draft.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_simulate_writes_loans_summary_and_report(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["simulate", str(book), "--as-of", AS_OF, "--out", str(out)]) == 0
+    loans = _rows(out / "loans.csv")
+    assert [(r["loan_id"], r["status"], r["rate"], r["concession_bp"]) for r in loans] == [
+        ("L1", "PRICED", "3.30", "0"),
+        ("L2", "PRICED", "1.30", "200"),
+        ("L3", "PRICED", "2.10", "200"),
+        ("L4", "CARBON_GRADE_INELIGIBLE", "", ""),
+    ]
+    assert [r["first_year_concession_fen"] for r in loans[:3]] == ["0", "2000000", "4000000"]
+    overall = json.loads((out / "summary.json").read_text())["overall"]
+    assert overall["loans"] == 4
+    assert overall["priced"] == 3
+    assert overall["first_year_concession_fen"] == 6_000_000
+    assert overall["weighted_avg_rate_percent"] == "2.2000"  # (3.30 + 1.30 + 2 x 2.10) / 4
+    assert _rows(out / "bad_rows.csv") == [
+        {
+            "row": "6",
+            "field": "principal_fen",
+            "problem": "must be an integer like 120 (ASCII digits, no separators), got 'abc'",
+        }
+    ]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "仅供参考，非约束性报价" in html
+    assert "data:image/png;base64," in html
+    printed = capsys.readouterr().out
+    assert "1 bad rows skipped" in printed
+    assert "60,000.00" in printed  # the first-year concession in CNY
+
+
+def test_run_is_the_default_action(book: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["simulate", str(book), "--as-of", AS_OF, "--out", str(a)]) == 0
+    assert main(["simulate", "run", str(book), "--as-of", AS_OF, "--out", str(b)]) == 0
+    assert (a / "loans.csv").read_bytes() == (b / "loans.csv").read_bytes()
+    assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
+
+
+def test_strict_stops_at_the_first_bad_row(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["simulate", str(book), "--strict", "--as-of", AS_OF, "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "row 6" in err
+    assert "principal_fen" in err
+    assert not (tmp_path / "loans.csv").exists()
+
+
+def test_diff_of_a_policy_against_itself_is_empty(book: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    argv = ["simulate", "diff", str(book), "--base", "default", "--draft", "default"]
+    assert main([*argv, "--as-of", AS_OF, "--out", str(out)]) == 0
+    assert _rows(out / "changes.csv") == []
+    overall = json.loads((out / "diff.json").read_text())["overall"]
+    assert overall["changed"] == 0
+    assert overall["first_year_delta_fen"] == 0
+
+
+def test_diff_shows_exactly_the_loans_a_draft_moves(book: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    draft = _draft(tmp_path, "-150")
+    argv = ["simulate", "diff", str(book), "--draft", str(draft), "--as-of", AS_OF]
+    assert main([*argv, "--out", str(out)]) == 0
+    (change,) = _rows(out / "changes.csv")
+    assert change["loan"] == "L3"
+    assert change["base rate %"] == "2.10"
+    assert change["draft rate %"] == "2.60"
+    assert change["rate Δ bp"] == "50"
+    assert change["1st-year cost Δ CNY"] == "-10,000.00"  # 2,000,000 CNY x 0.50%
+
+
+def test_policy_live_prices_under_the_server_policy(
+    book: Path, tmp_path: Path, live_server: LiveServer
+) -> None:
+    live, default = tmp_path / "live", tmp_path / "default"
+    argv = ["simulate", str(book), "--as-of", AS_OF]
+    live_argv = [*argv, "--policy", "live", "--target", live_server.target]
+    assert main([*live_argv, "--out", str(live)]) == 0
+    assert main([*argv, "--out", str(default)]) == 0
+    assert (live / "loans.csv").read_bytes() == (default / "loans.csv").read_bytes()
+
+
+def test_a_broken_draft_is_a_usage_error_listing_problems(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    draft = tmp_path / "draft.toml"
+    draft.write_text(default_policy_bytes().decode().replace('AA = "30"', 'AA = "x"'))
+    argv = ["simulate", "diff", str(book), "--draft", str(draft), "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "spreads.AA" in capsys.readouterr().err
