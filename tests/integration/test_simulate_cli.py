@@ -139,3 +139,71 @@ def test_a_broken_draft_is_a_usage_error_listing_problems(
     argv = ["simulate", "diff", str(book), "--draft", str(draft), "--out", str(tmp_path)]
     assert main(argv) == 2
     assert "spreads.AA" in capsys.readouterr().err
+
+
+IDENTITY = """\
+[grade_transition]
+matrix = [
+  ["1", "0", "0", "0", "0"],
+  ["0", "1", "0", "0", "0"],
+  ["0", "0", "1", "0", "0"],
+  ["0", "0", "0", "1", "0"],
+  ["0", "0", "0", "0", "1"],
+]
+
+[score_drift]
+distribution = "norm"
+loc = "0"
+scale = "0"
+"""
+
+
+def test_montecarlo_identity_migration_is_the_baseline(book: Path, tmp_path: Path) -> None:
+    transitions = tmp_path / "identity.toml"
+    transitions.write_text(IDENTITY, encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["simulate", "montecarlo", str(book), "--as-of", AS_OF, "--years", "3"]
+    argv += ["--paths", "20", "--seed", "5", "--transitions", str(transitions)]
+    assert main([*argv, "--out", str(out)]) == 0
+    life = json.loads((out / "montecarlo.json").read_text())["lifetime_concession"]
+    # L2 (12 months, 2% on 1,000,000 CNY) then L3 (24 months, 2% on 2,000,000 CNY) twice.
+    assert life["expected_cny"] == "100000.00"
+    assert life["baseline_cny"] == "100000.00"
+    paths = _rows(out / "paths.csv")
+    assert len(paths) == 60
+    assert {(r["year"], r["concession_fen"]) for r in paths} == {
+        ("1", "6000000"),
+        ("2", "4000000"),
+        ("3", "0"),
+    }
+
+
+def test_montecarlo_is_reproducible_by_seed(book: Path, tmp_path: Path) -> None:
+    argv = ["simulate", "montecarlo", str(book), "--as-of", AS_OF, "--paths", "30"]
+    assert main([*argv, "--seed", "9", "--out", str(tmp_path / "a")]) == 0
+    assert main([*argv, "--seed", "9", "--out", str(tmp_path / "b")]) == 0
+    a = (tmp_path / "a" / "montecarlo.json").read_bytes()
+    assert a == (tmp_path / "b" / "montecarlo.json").read_bytes()
+    assert (tmp_path / "a" / "paths.csv").read_bytes() == (
+        tmp_path / "b" / "paths.csv"
+    ).read_bytes()
+
+
+def test_calibrate_meets_the_budget_within_one_step(book: Path, tmp_path: Path) -> None:
+    # Cost = 3,000,000 CNY of 12-month interest x the concession: 167 bp costs 50,100 CNY,
+    # over a 50,000 budget; an adjustment of -166.50 bp rounds both rates (163.50 -> 164,
+    # 243.50 -> 244, half-even) to a 166 bp concession: 49,800 CNY. -166.51 rounds to 167.
+    out = tmp_path / "out"
+    argv = ["simulate", "calibrate", str(book), "--as-of", AS_OF, "--target-cost", "50000"]
+    argv += ["--param", "products.lvtanrong.grade_adjust_bp", "--out", str(out)]
+    assert main(argv) == 0
+    result = json.loads((out / "calibration.json").read_text())
+    assert result["value"] == "-166.50"
+    assert result["cost_fen"] == 4_980_000
+    assert result["next_value"] == "-166.51"
+    assert result["next_cost_fen"] == 5_010_000
+    draft = tmp_path / "draft-out"
+    argv = ["simulate", str(book), "--policy", str(out / "calibrated-policy.toml")]
+    assert main([*argv, "--as-of", AS_OF, "--out", str(draft)]) == 0
+    overall = json.loads((draft / "summary.json").read_text())["overall"]
+    assert overall["first_year_concession_fen"] == 4_980_000
