@@ -26,7 +26,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pricing_service.cli import quote_render as render
 from pricing_service.cli.audit import add_audit_commands
-from pricing_service.cli.simulate import add_simulate_commands, normalise_argv
+from pricing_service.cli.simulate_args import add_simulate_commands, normalise_argv
 from pricing_service.domain.errors import PolicyError
 from pricing_service.policy.store import load_paths
 
@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_policy_show)
 
     add_audit_commands(sub)  # pricing audit ...: offline verify/prove (cli/audit.py)
-    add_simulate_commands(sub, conn, _client, UsageError)  # cli/simulate.py
+    add_simulate_commands(sub, conn, _client, UsageError)  # cli/simulate_args.py
     return parser
 
 

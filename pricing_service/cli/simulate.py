@@ -65,7 +65,6 @@ from pricing_service.simulate.vector import price_portfolio
 from pricing_service.simulate.whatif import WhatIf, WhatIfRow, whatif
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("run", "diff", "whatif", "montecarlo", "calibrate")
 # Pricing in chunks bounds memory and lets a long run show progress.
 CHUNK = 200_000
 # A calendar date given as --as-of is priced at noon Beijing time: after that day's
@@ -799,135 +798,28 @@ def cmd_calibrate(args: argparse.Namespace, client_factory: ClientFactory) -> in
     return EXIT_OK
 
 
-# -- parser ------------------------------------------------------------------------------
+# -- dispatch ----------------------------------------------------------------------------
+
+HANDLERS: dict[str, Callable[[argparse.Namespace, ClientFactory], int]] = {
+    "run": cmd_run,
+    "diff": cmd_diff,
+    "whatif": cmd_whatif,
+    "montecarlo": cmd_montecarlo,
+    "calibrate": cmd_calibrate,
+}
 
 
-def _common(p: argparse.ArgumentParser, *, portfolio: bool = True) -> None:
-    if portfolio:
-        p.add_argument("portfolio", type=Path, metavar="PORTFOLIO", help=".csv or .parquet file")
-        p.add_argument(
-            "--strict", action="store_true", help="stop at the first bad row (default: skip it)"
-        )
-        p.add_argument(
-            "--as-of",
-            metavar="WHEN",
-            help="pricing instant: RFC 3339, or YYYY-MM-DD (noon Beijing time); default now",
-        )
-        p.add_argument(
-            "--format",
-            choices=("csv", "parquet"),
-            default="csv",
-            help="per-loan output format (csv)",
-        )
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--progress", action="store_true", help="show progress on stderr")
-
-
-POLICY_HELP = "default (shipped), live (fetched from --target), or a policy file/directory"
-
-
-def add_simulate_commands(
-    sub: Any,
-    conn: argparse.ArgumentParser,
+def run_command(
+    name: str,
+    args: argparse.Namespace,
     client_factory: ClientFactory,
     usage_error: type[Exception],
-) -> None:
-    """Add `simulate` and its subcommands to the `pricing` parser."""
-    sim = sub.add_parser(
-        "simulate",
-        help="indicative pricing over portfolios, diffs, what-if, Monte Carlo, calibration",
-        description="Indicative simulations: never binding, never written to an audit log. "
-        "`pricing simulate PORTFOLIO ...` is short for `pricing simulate run PORTFOLIO ...`.",
-    )
-    ssub = sim.add_subparsers(dest="simulate_command", required=True, metavar="ACTION")
-
-    def bind(handler: Callable[[argparse.Namespace, ClientFactory], int]) -> Any:
-        def run(args: argparse.Namespace) -> int:
-            try:
-                return handler(args, client_factory)
-            except SimulateUsageError as exc:
-                raise usage_error(str(exc)) from None
-
-        return run
-
-    run = ssub.add_parser(
-        "run", parents=[conn], help="price a portfolio under one policy (the default action)"
-    )
-    _common(run)
-    run.add_argument("--policy", default="default", metavar="POLICY", help=POLICY_HELP)
-    run.set_defaults(func=bind(cmd_run))
-
-    diff = ssub.add_parser(
-        "diff", parents=[conn], help="price a portfolio under a base and a draft policy"
-    )
-    _common(diff)
-    diff.add_argument("--base", default="default", metavar="POLICY", help=POLICY_HELP)
-    diff.add_argument("--draft", required=True, metavar="POLICY", help=POLICY_HELP)
-    diff.set_defaults(func=bind(cmd_diff))
-
-    wi = ssub.add_parser(
-        "whatif",
-        parents=[conn],
-        help="re-price an audit log's binding requests under a draft policy",
-    )
-    wi.add_argument("logdir", type=Path, metavar="LOGDIR")
-    wi.add_argument("--draft", required=True, metavar="POLICY", help=POLICY_HELP)
-    wi.add_argument("--from", dest="date_from", type=date.fromisoformat, metavar="DATE")
-    wi.add_argument("--to", dest="date_to", type=date.fromisoformat, metavar="DATE")
-    wi.add_argument("--product", help="only this product id")
-    wi.add_argument("--borrower", help="only this borrower id")
-    _common(wi, portfolio=False)
-    wi.set_defaults(func=bind(cmd_whatif))
-
-    mc = ssub.add_parser(
-        "montecarlo",
-        parents=[conn],
-        help="grade migration and score drift with annual re-pricing, over many paths",
-    )
-    _common(mc)
-    mc.add_argument("--policy", default="default", metavar="POLICY", help=POLICY_HELP)
-    mc.add_argument("--years", type=int, default=5, metavar="N", help="annual resets (5)")
-    mc.add_argument("--paths", type=int, default=1000, metavar="M", help="paths (1000)")
-    mc.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
-    mc.add_argument(
-        "--transitions",
-        type=Path,
-        metavar="FILE",
-        help="migration model TOML (grade matrix, score drift); default: the shipped one",
-    )
-    mc.set_defaults(func=bind(cmd_montecarlo))
-
-    cal = ssub.add_parser(
-        "calibrate",
-        parents=[conn],
-        help="solve a policy parameter for a first-year concession budget",
-    )
-    _common(cal)
-    cal.add_argument("--policy", default="default", metavar="POLICY", help=POLICY_HELP)
-    cal.add_argument(
-        "--target-cost", required=True, metavar="CNY", help="first-year concession budget, CNY"
-    )
-    cal.add_argument(
-        "--param",
-        required=True,
-        metavar="PATH",
-        help="products.<id>.grade_adjust_bp[.<grade>] | products.<id>.curve_scale | "
-        "products.<id>.bands.<i>.adjust_bp",
-    )
-    cal.add_argument("--lo", metavar="VALUE", help="lower end of the values tried")
-    cal.add_argument("--hi", metavar="VALUE", help="upper end of the values tried")
-    cal.set_defaults(func=bind(cmd_calibrate))
+) -> int:
+    """Run `pricing simulate NAME`; a SimulateUsageError becomes the CLI's `usage_error`."""
+    try:
+        return HANDLERS[name](args, client_factory)
+    except SimulateUsageError as exc:
+        raise usage_error(str(exc)) from None
 
 
-def normalise_argv(argv: Sequence[str]) -> list[str]:
-    """`simulate PORTFOLIO ...` -> `simulate run PORTFOLIO ...` (the default action)."""
-    args = list(argv)
-    if args[:1] == ["simulate"] and len(args) > 1:
-        first = args[1]
-        if first not in COMMANDS and not first.startswith("-"):
-            args.insert(1, "run")
-    return args
-
-
-__all__ = ["COMMANDS", "add_simulate_commands", "normalise_argv", "parse_as_of"]
+__all__ = ["HANDLERS", "parse_as_of", "run_command"]
