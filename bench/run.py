@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks, write bench/results/<name>.json, print a short table.
 
-python -m bench.run [--quick] [--only engine|audit|grpc|replay] [--profile]
+python -m bench.run [--quick] [--only engine|audit|grpc|replay|simulate|montecarlo] [--profile]
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench import audit_bench, engine_bench, grpc_bench, replay_bench
+from bench import (
+    audit_bench,
+    engine_bench,
+    grpc_bench,
+    montecarlo_bench,
+    replay_bench,
+    simulate_bench,
+)
 from bench.common import RESULTS_DIR, write_result
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
@@ -20,6 +27,8 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "audit": lambda args: audit_bench.run(quick=args.quick),
     "grpc": lambda args: grpc_bench.run(quick=args.quick, profile=args.profile),
     "replay": lambda args: replay_bench.run(quick=args.quick, profile=args.profile),
+    "simulate": lambda args: simulate_bench.run(quick=args.quick, profile=args.profile),
+    "montecarlo": lambda args: montecarlo_bench.run_montecarlo_bench(quick=args.quick),
 }
 
 
@@ -237,11 +246,49 @@ def replay_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def simulate_table(doc: dict[str, Any]) -> str:
+    """The simulate benchmark (vectorised vs scalar portfolio pricing) in a few lines."""
+    vector = doc["results"]["vector"]
+    rows = [
+        (
+            "portfolio pricing (one core)",
+            "vector loans/s",
+            "cpu loans/s",
+            "scalar loans/s",
+            "vector/scalar",
+            "differences",
+        )
+    ]
+    for size, r in vector["sizes"].items():
+        rows.append(
+            (
+                f"book of {int(size):,} loans",
+                _fmt(r["vector"]["loans_per_s"]),
+                _fmt(r["vector"]["loans_per_cpu_s"]),
+                _fmt(r["scalar"]["loans_per_s"]),
+                _fmt(r["vector_vs_scalar"], ",.1f"),
+                _fmt(sum(r["subset_differences"].values())),
+            )
+        )
+    met = "MET" if vector["meets_target"] else "NOT met"
+    lines = [
+        _table(rows),
+        f"target >= {doc['targets']['vector_loans_per_s']:,} loans/s at 1M: {met}; "
+        f"scalar baseline on the first {r['scalar']['loans']:,} loans of each book",
+    ]
+    prof = vector.get("profile_1m_cumulative_s")
+    if prof:
+        lines.append("profile 1M (cumulative s): " + ", ".join(f"{k} {v}" for k, v in prof.items()))
+    return "\n".join(lines)
+
+
 TABLES = {
     "engine": engine_table,
     "audit": audit_table,
     "grpc": grpc_table,
     "replay": replay_table,
+    "simulate": simulate_table,
+    "montecarlo": montecarlo_bench.montecarlo_table,
 }
 
 
@@ -253,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="also sample each CreateQuote server with py-spy, and cProfile one replay",
+        help="also sample CreateQuote servers with py-spy; cProfile a replay and a 1M-loan pricing",
     )
     parser.add_argument(
         "--show", action="store_true", help="print the tables of the last results; run nothing"
