@@ -681,7 +681,11 @@ def _montecarlo_report(
     notes = [
         f"Expected lifetime concession {_cny_text(life['expected_cny'])} CNY; "
         f"{life['confidence_level']} interval (estimate) "
-        + (" .. ".join(life["ci_cny_estimate"]) if life["ci_cny_estimate"] else "-")
+        + (
+            " .. ".join(_cny_text(v) for v in life["ci_cny_estimate"])
+            if life["ci_cny_estimate"]
+            else "-"
+        )
         + f"; no-migration baseline {_cny_text(life['baseline_cny'])} CNY.",
         "Grades migrate by the transition matrix and mine scores drift each year; each loan "
         "re-prices at its anniversary with the LPR held at the as-of fixing.",
