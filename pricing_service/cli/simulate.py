@@ -51,6 +51,7 @@ from pricing_service.simulate.report import (
     diff_report,
     montecarlo_report,
     simulation_report,
+    write_charts,
 )
 from pricing_service.simulate.results import LoanResults, units_to_bp
 from pricing_service.simulate.summary import (
@@ -240,6 +241,12 @@ def _out_dir(args: argparse.Namespace) -> Path:
     return out
 
 
+def _write_report(report: Report, out: Path) -> None:
+    """report.html, and its charts as PNG files under charts/ for slides and documents."""
+    report.write(out / "report.html")
+    write_charts(report, out / "charts")
+
+
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
@@ -310,12 +317,12 @@ def cmd_run(args: argparse.Namespace, client_factory: ClientFactory) -> int:
         bad_rows=_bad_rows(load),
         bad_row_headers=BAD_ROW_HEADERS,
     )
-    report.write(out / "report.html")
+    _write_report(report, out)
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
     else:
         print(summary.to_text(width=_width()))
-        _print_written(out, [loans_path.name, "summary.json", "report.html"], load)
+        _print_written(out, [loans_path.name, "summary.json", "report.html", "charts/"], load)
     return EXIT_OK
 
 
@@ -373,15 +380,15 @@ def cmd_diff(args: argparse.Namespace, client_factory: ClientFactory) -> int:
         skipped_rows=_skipped(load),
         extra=(("Base policy source", base.source), ("Draft policy source", draft.source)),
     )
-    diff_report(diff, run, bad_rows=_bad_rows(load), bad_row_headers=BAD_ROW_HEADERS).write(
-        out / "report.html"
+    _write_report(
+        diff_report(diff, run, bad_rows=_bad_rows(load), bad_row_headers=BAD_ROW_HEADERS), out
     )
     if args.json:
         print(json.dumps(diff.to_json(loan_limit=0), ensure_ascii=False, indent=2))
     else:
         print(diff.to_text(width=_width()))
         names = ["changes.csv", f"base_loans.{args.format}", f"draft_loans.{args.format}"]
-        _print_written(out, [*names, "diff.json", "report.html"], load)
+        _print_written(out, [*names, "diff.json", "report.html", "charts/"], load)
     return EXIT_OK
 
 
@@ -523,7 +530,7 @@ def cmd_whatif(args: argparse.Namespace, client_factory: ClientFactory) -> int:
         ("Draft policy digest", draft.policy.digest),
         ("Draft policy source", draft.source),
     ]
-    _whatif_report(result, facts).write(out / "report.html")
+    _write_report(_whatif_report(result, facts), out)
     summary = result.to_json()
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
@@ -535,7 +542,7 @@ def cmd_whatif(args: argparse.Namespace, client_factory: ClientFactory) -> int:
         rows.append(["first-year concession, change CNY", _cny(cost["change"])])
         title = f"What-if under {draft.policy.version}"
         print(tables_text([plain_table(title, ("what", "value"), rows)], 100))
-        _print_written(out, ["whatif.csv", "whatif.json", "report.html"])
+        _print_written(out, ["whatif.csv", "whatif.json", "report.html", "charts/"])
     return EXIT_OK
 
 
@@ -595,7 +602,7 @@ def cmd_montecarlo(args: argparse.Namespace, client_factory: ClientFactory) -> i
                     )
                 )
     _write_bad_rows(out, load)
-    _montecarlo_report(summary, args, loaded, load, as_of).write(out / "report.html")
+    _write_report(_montecarlo_report(summary, args, loaded, load, as_of), out)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -640,7 +647,7 @@ def cmd_montecarlo(args: argparse.Namespace, client_factory: ClientFactory) -> i
         plain_table("By year", headers, per_year),
     ]
     print(tables_text(tables, _width()))
-    _print_written(out, ["montecarlo.json", "paths.csv", "report.html"], load)
+    _print_written(out, ["montecarlo.json", "paths.csv", "report.html", "charts/"], load)
     return EXIT_OK
 
 
@@ -793,12 +800,14 @@ def cmd_calibrate(args: argparse.Namespace, client_factory: ClientFactory) -> in
                 "The draft's score curve: anchors as calibrated, the table re-interpolated.",
             )
     report.bad_rows(_bad_rows(load), headers=BAD_ROW_HEADERS, total=_skipped(load))
-    report.write(out / "report.html")
+    _write_report(report, out)
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print(tables_text([plain_table("Calibration", ("what", "value"), rows)], 120))
-        _print_written(out, ["calibrated-policy.toml", "calibration.json", "report.html"], load)
+        _print_written(
+            out, ["calibrated-policy.toml", "calibration.json", "report.html", "charts/"], load
+        )
     return EXIT_OK
 
 

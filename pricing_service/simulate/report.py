@@ -92,6 +92,7 @@ class Report:
     def __init__(self, title: str) -> None:
         self.title = title
         self._sections: list[str] = []
+        self.charts: list[tuple[str, bytes]] = []  # (title, PNG), in order
 
     def heading(self, text: str) -> Report:
         """A section heading."""
@@ -135,6 +136,7 @@ class Report:
     def chart(self, title: str, png: bytes, caption: str, *, alt: str | None = None) -> Report:
         """A PNG chart, embedded as a data URI, with a caption."""
         width, height = charts.png_size(png)
+        self.charts.append((title, png))
         data = base64.b64encode(png).decode("ascii")
         self._sections.append(
             f"<h2>{escape(title)}</h2>\n<figure>"
@@ -189,6 +191,23 @@ class Report:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.html(), encoding="utf-8")
         return target
+
+
+def chart_file_name(index: int, title: str) -> str:
+    """`01-quoted-rates.png`: numbered in report order, the title in ASCII lower case."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "chart"
+    return f"{index:02d}-{slug}.png"
+
+
+def write_charts(report: Report, directory: Path) -> list[Path]:
+    """The report's charts as PNG files (for slides and documents); returns the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (title, png) in enumerate(report.charts, start=1):
+        path = directory / chart_file_name(i, title)
+        path.write_bytes(png)
+        paths.append(path)
+    return paths
 
 
 @dataclass(frozen=True, slots=True)

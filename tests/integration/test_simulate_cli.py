@@ -72,6 +72,14 @@ def test_simulate_writes_loans_summary_and_report(
     ]
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "仅供参考，非约束性报价" in html
+    charts = sorted(p.name for p in (out / "charts").iterdir())
+    assert charts == [
+        "01-quoted-rates.png",
+        "02-concession-by-carbon-grade.png",
+        "03-concession-by-mine-score-band.png",
+        "04-score-curve-of-mine-score.png",
+    ]
+    assert (out / "charts" / charts[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "data:image/png;base64," in html
     printed = capsys.readouterr().out
     assert "1 bad rows skipped" in printed
