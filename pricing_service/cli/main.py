@@ -223,8 +223,20 @@ def cmd_policy_describe(args: argparse.Namespace) -> int:
     """`pricing policy describe`: the policy in force, from the server."""
     with _client(args) as client:
         response = client.describe_policy(_as_of(args))
-    if args.json:
-        _print_json(response)
+    document = response.policy_document
+    if args.document:
+        if not document:
+            print("the server sent no policy document", file=sys.stderr)
+            return EXIT_FAILED
+        # Byte for byte what the digest is over: usable as a draft or a policy file.
+        sys.stdout.flush()
+        sys.stdout.buffer.write(document + (b"\n" if sys.stdout.isatty() else b""))
+        sys.stdout.buffer.flush()
+    elif args.json:
+        described = json_format.MessageToDict(response)
+        if document:  # the canonical JSON itself (UTF-8), not ~4 KB of base64
+            described["policyDocument"] = json.loads(document)
+        print(json.dumps(described, ensure_ascii=False, indent=2))
     else:
         render.render_policy_description(render.console(), response)
     return EXIT_OK
@@ -407,7 +419,18 @@ def build_parser() -> argparse.ArgumentParser:
     psub = pol.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     d = psub.add_parser("describe", parents=[conn], help="the policy in force on the server")
     d.add_argument("--as-of", metavar="RFC3339", help="instant whose policy is described")
-    d.add_argument("--json", action="store_true", help="print the response as protobuf JSON")
+    d_out = d.add_mutually_exclusive_group()
+    d_out.add_argument(
+        "--json",
+        action="store_true",
+        help="print the response as protobuf JSON (policyDocument as a JSON object)",
+    )
+    d_out.add_argument(
+        "--document",
+        action="store_true",
+        help="print only the canonical policy document, byte for byte (its SHA-256 is the "
+        "digest): a file to edit and send as a draft",
+    )
     d.set_defaults(func=cmd_policy_describe)
     v = psub.add_parser("validate", help="validate policy files offline, listing every problem")
     v.add_argument("files", nargs="+", type=Path, metavar="FILE", help="policy .toml or directory")

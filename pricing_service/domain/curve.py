@@ -51,6 +51,18 @@ class ScoreCurve:
             table[int(CTX.divide(s, SCORE_STEP))] = v
         self.table = tuple(table)
 
+    def __eq__(self, other: object) -> bool:
+        # By value of the anchors: the table is a function of their values alone.
+        if not isinstance(other, ScoreCurve):
+            return NotImplemented
+        return self.anchors == other.anchors
+
+    def __hash__(self) -> int:
+        return hash(self.anchors)
+
+    def __repr__(self) -> str:
+        return f"ScoreCurve({list(self.anchors)!r})"
+
     def adjustment_bp(self, score: Decimal) -> Decimal:
         """The curve's value at `score` (0-100, at most one decimal)."""
         return self.table[int(CTX.divide(score, SCORE_STEP))]

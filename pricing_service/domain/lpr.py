@@ -36,6 +36,18 @@ class FixingTable:
         # tzinfo compare without calling utcoffset() (some 30x faster).
         self._instants = [f.published_at.astimezone(UTC) for f in self._fixings]
 
+    def __eq__(self, other: object) -> bool:
+        # By value: a policy rebuilt from its canonical document equals the original.
+        if not isinstance(other, FixingTable):
+            return NotImplemented
+        return self._fixings == other._fixings
+
+    def __hash__(self) -> int:
+        return hash(self._fixings)
+
+    def __repr__(self) -> str:
+        return f"FixingTable({list(self._fixings)!r})"
+
     @property
     def fixings(self) -> tuple[Fixing, ...]:
         """All fixings, oldest first."""

@@ -7,9 +7,12 @@ comments and layout do not change the digest, any number does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
+import math
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
@@ -27,6 +30,34 @@ from pricing_service.domain.rates import CTX, ROUNDING_MODES, percent_to_bp
 
 SCHEMA = 1
 T = TypeVar("T")
+
+# Documents now come over the network (SimulateQuotes drafts): the validator must
+# answer PolicyError for any bytes, never crash, and every number it lets through
+# must keep the engine's 34-digit context exact and its floats finite.
+#
+# A decimal is written plainly: ASCII digits, an optional sign and point, no
+# exponent, at most this many digits before and after the point.
+MAX_INT_DIGITS = 15
+MAX_FRACTION_DIGITS = 12
+_PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+)(?:\.([0-9]+))?")
+# Ranges of what each number means (inclusive).
+BP_LIMIT = Decimal(10_000)  # spreads and adjustments: at most 100 percentage points either way
+MAX_STEP_BP = Decimal(10_000)
+MAX_RATE_PERCENT = Decimal(100)  # floor and cap
+MAX_MEASURE = Decimal(1_000_000)  # benchmarks, K bounds, level bounds
+MAX_TCO2 = Decimal(10**12)
+MAX_MONTHS = 1200  # terms, tenor split and band ends: a hundred years
+MAX_VALIDITY_HOURS = 8760  # a year
+MAX_AGE_DAYS = 3660  # ten years
+INT64_MAX = 2**63 - 1
+FIRST_YEAR, LAST_YEAR = 1900, 2999  # dates and instants (no datetime overflow near them)
+# Sizes: LPR history (monthly for 800 years), products (a curve each costs milliseconds).
+MAX_FIXINGS = 10_000
+MAX_PRODUCTS = 100
+# Policy documents nest five deep (products.mine_score.anchors[0][0]).
+MAX_DEPTH = 32
+_SHOW = 60
+_MAX_PATH = 200
 
 
 def _jsonable(value: Any) -> Any:
@@ -56,20 +87,140 @@ def digest_of(canonical: bytes) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+class _LongInteger:
+    """A JSON integer literal too long to be a 64-bit integer (never converted: see parse)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<integer out of range>"
+
+
+def _json_int(literal: str) -> int | _LongInteger:
+    # int() of a literal over 4,300 digits raises ValueError: anything over 20
+    # characters is out of the 64-bit range anyway, and is reported by its path.
+    return int(literal) if len(literal) <= 20 else _LongInteger()
+
+
+class _JsonObject(dict[str, Any]):
+    """A JSON object that repeated a key (json.loads would keep the last silently)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for key, _ in pairs:
+        if key in seen and key not in repeated:
+            repeated.append(key)
+        seen.add(key)
+    dup = _JsonObject(obj)
+    dup.duplicates = tuple(repeated)
+    return dup
+
+
+def _clean(text: str) -> str:
+    # Lone surrogates (legal in JSON escapes) cannot be encoded: not in a problem either.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _problem(path: str, message: str) -> str:
+    """One problem: its path (shortened if a key is absurdly long), then what is wrong."""
+    if len(path) > _MAX_PATH:
+        path = path[: _MAX_PATH // 2] + "..." + path[-_MAX_PATH // 2 :]
+    return _clean(f"{path}: {message}")
+
+
+def _shape_problems(document: Any) -> list[str]:
+    """Problems the field checks cannot safely meet: nesting, bad text, unrepresentable ints."""
+    problems: list[str] = []
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        where = path or "document"
+        if isinstance(value, str):
+            if not value.isascii() and _clean(value) != value:
+                problems.append(_problem(where, "not valid Unicode text (lone surrogate)"))
+        elif isinstance(value, _LongInteger) or (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not -INT64_MAX - 1 <= value <= INT64_MAX
+        ):
+            problems.append(_problem(where, "integer out of the 64-bit range"))
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                problems.append(
+                    _problem(where, f"nested too deeply (more than {MAX_DEPTH} levels)")
+                )
+                continue
+            if isinstance(value, _JsonObject):
+                problems.extend(
+                    _problem(f"{path}.{key}".lstrip("."), "duplicate key")
+                    for key in value.duplicates
+                )
+            items: list[tuple[Any, str]] = []
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    key_path = f"{path}.{key}".lstrip(".") if isinstance(key, str) else path
+                    if isinstance(key, str) and not key.isascii() and _clean(key) != key:
+                        problems.append(
+                            _problem(key_path, "not valid Unicode text (lone surrogate)")
+                        )
+                    items.append((item, key_path))
+            else:
+                items = [(item, f"{path}[{i}]") for i, item in enumerate(value)]
+            stack.extend((item, p, depth + 1) for item, p in reversed(items))
+    return problems
+
+
 def parse_document(raw: bytes) -> dict[str, Any]:
-    """Parse a policy file: TOML, or the canonical JSON form (it starts with '{')."""
-    text = raw.decode("utf-8")
-    if text.lstrip().startswith("{"):
-        doc = json.loads(text)
-        if not isinstance(doc, dict):
-            raise PolicyError(["canonical policy is not a JSON object"])
-        # Dates stay ISO strings: the validator reads both forms, and they
-        # render back to the same canonical bytes.
-        return doc
+    """Parse a policy file: TOML, or the canonical JSON form (it starts with '{').
+
+    Any bytes give a document or a PolicyError: never another exception.
+    """
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError([f"not valid TOML: {exc}"]) from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError([f"not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
+    doc: dict[str, Any]
+    try:
+        if text.lstrip().startswith("{"):
+            try:
+                loaded = json.loads(text, parse_int=_json_int, object_pairs_hook=_json_object)
+            except json.JSONDecodeError as exc:
+                raise PolicyError([f"not valid JSON: {exc}"]) from None
+            if not isinstance(loaded, dict):
+                raise PolicyError(["canonical policy is not a JSON object"])
+            doc = loaded
+            # Dates stay ISO strings: the validator reads both forms, and they
+            # render back to the same canonical bytes.
+        else:
+            try:
+                doc = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise PolicyError([f"not valid TOML: {exc}"]) from None
+            except ValueError as exc:  # int() of a literal over 4,300 digits
+                raise PolicyError(
+                    ["not valid TOML: an integer out of the 64-bit range"]
+                    if "integer string conversion" in str(exc)
+                    else [f"not valid TOML: {exc}"]
+                ) from None
+    except RecursionError:
+        raise PolicyError(["nested too deeply to be a policy document"]) from None
+    problems = _shape_problems(doc)
+    if problems:
+        raise PolicyError(problems)
+    return doc
+
+
+def _show(value: Any) -> str:
+    """repr() of a value, cut short: a problem quotes what it got, not a megabyte of it."""
+    text = repr(value)
+    return text if len(text) <= _SHOW else text[: _SHOW - 3] + "..."
 
 
 class _Checker:
@@ -79,7 +230,7 @@ class _Checker:
         self.problems: list[str] = []
 
     def problem(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
+        self.problems.append(_problem(path, message))
 
     def get(self, table: Mapping[str, Any], key: str, path: str) -> Any:
         if key not in table:
@@ -100,43 +251,97 @@ class _Checker:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, kind):
-            self.problem(path, f"must be {what}, got {value!r}")
+            self.problem(path, f"must be {what}, got {_show(value)}")
             return None
         return value
 
     def decimal(self, value: Any, path: str) -> Decimal | None:
+        """A plain decimal (string, or integer) of at most 15 + 12 digits; else a problem."""
         if value is None:
             return None
         if isinstance(value, float):
-            self.problem(path, f'must be a decimal string like "{value}", not a float')
+            if math.isfinite(value):
+                self.problem(path, f'must be a decimal string like "{value}", not a float')
+            else:
+                self.problem(path, f"must be a decimal string, not the float {value!r}")
             return None
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= 10**MAX_INT_DIGITS:
+                self.problem(path, f"must have at most {MAX_INT_DIGITS} digits, got {_show(value)}")
+                return None
             return Decimal(value)
         if not isinstance(value, str):
-            self.problem(path, f"must be a decimal string, got {value!r}")
+            self.problem(path, f"must be a decimal string, got {_show(value)}")
             return None
-        try:
-            d = Decimal(value)
-        except InvalidOperation:
-            self.problem(path, f"not a decimal: {value!r}")
+        plain = _PLAIN_DECIMAL.fullmatch(value)
+        if plain is None:
+            # Decimal() reads more than a policy should: exponents (1e999999999 overflows
+            # the engine's arithmetic), non-ASCII digits, '_', spaces, NaN, Infinity.
+            try:
+                d = Decimal(value) if len(value) <= 100 else None
+            except InvalidOperation:
+                d = None
+            if d is None:
+                self.problem(path, f"not a decimal: {_show(value)}")
+            elif not d.is_finite():
+                self.problem(path, f"not a finite decimal: {_show(value)}")
+            else:
+                self.problem(
+                    path,
+                    f'must be written plainly, like "12.34" (ASCII digits, no exponent), '
+                    f"got {_show(value)}",
+                )
             return None
-        if not d.is_finite():
-            self.problem(path, f"not a finite decimal: {value!r}")
+        whole, fraction = plain.group(1), plain.group(2) or ""
+        if len(whole) > MAX_INT_DIGITS or len(fraction) > MAX_FRACTION_DIGITS:
+            self.problem(
+                path,
+                f"must have at most {MAX_INT_DIGITS} digits before the point and "
+                f"{MAX_FRACTION_DIGITS} after, got {_show(value)}",
+            )
+            return None
+        return Decimal(value)
+
+    def within(
+        self, d: Decimal | None, path: str, low: Decimal, high: Decimal, unit: str = ""
+    ) -> Decimal | None:
+        """`d` if low <= d <= high, else None and a problem."""
+        if d is not None and not low <= d <= high:
+            self.problem(path, f"must be from {low} to {high}{unit}, got {d}")
             return None
         return d
+
+    def bp(self, value: Any, path: str) -> Decimal | None:
+        """A spread or adjustment in bp: a decimal within ±BP_LIMIT."""
+        return self.within(self.decimal(value, path), path, -BP_LIMIT, BP_LIMIT, " bp")
+
+    def measure(self, value: Any, path: str) -> Decimal | None:
+        """A benchmark-like quantity: a decimal from 0 to MAX_MEASURE."""
+        return self.within(self.decimal(value, path), path, Decimal(0), MAX_MEASURE)
+
+    def int_at_most(self, value: int | None, path: str, high: int, unit: str = "") -> int | None:
+        """`value` unless it is over `high` (then a problem)."""
+        if value is not None and value > high:
+            self.problem(path, f"must be at most {high}{unit}, got {value}")
+            return None
+        return value
 
     def date_(self, value: Any, path: str) -> date | None:
         if value is None:
             return None
+        day: date | None = None
         if isinstance(value, date) and not isinstance(value, datetime):
-            return value
-        if isinstance(value, str):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                pass
-        self.problem(path, f"must be a date YYYY-MM-DD, got {value!r}")
-        return None
+            day = value
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                day = date.fromisoformat(value)
+        if day is None:
+            self.problem(path, f"must be a date YYYY-MM-DD, got {_show(value)}")
+            return None
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            self.problem(path, f"must be in the years {FIRST_YEAR} to {LAST_YEAR}, got {day}")
+            return None
+        return day
 
     def instant(self, value: Any, path: str) -> datetime | None:
         if value is None:
@@ -145,11 +350,17 @@ class _Checker:
             try:
                 value = datetime.fromisoformat(value)
             except ValueError:
-                self.problem(path, f"not an ISO 8601 instant: {value!r}")
+                self.problem(path, f"not an ISO 8601 instant: {_show(value)}")
                 return None
         if not isinstance(value, datetime) or value.tzinfo is None:
             self.problem(
                 path, "must be an instant with a UTC offset, e.g. 2024-07-22T09:00:00+08:00"
+            )
+            return None
+        # Checked on the local fields: converting 0001-01-01T00:00+08:00 to UTC overflows.
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            self.problem(
+                path, f"must be in the years {FIRST_YEAR} to {LAST_YEAR}, got {value.isoformat()}"
             )
             return None
         return value
@@ -240,19 +451,25 @@ def _unknown_keys(c: _Checker, document: Mapping[str, Any]) -> None:
     products = document.get("products")
     if isinstance(products, dict):
         for pid, table in products.items():
-            if not isinstance(table, dict) or table.get("kind") not in _KIND_KEYS:
+            kind = table.get("kind") if isinstance(table, dict) else None
+            if not isinstance(kind, str) or kind not in _KIND_KEYS:  # a list is unhashable
                 continue  # the kind itself is reported by the product validator
-            check(table, _PRODUCT_KEYS | _KIND_KEYS[table["kind"]], f"products.{pid}")
+            check(table, _PRODUCT_KEYS | _KIND_KEYS[kind], f"products.{pid}")
             each(table.get("bands"), _KNOWN["products.*.bands[]"], f"products.{pid}.bands")
 
 
 def build_policy(document: Mapping[str, Any]) -> Policy:
     """Validate a parsed document and build the engine's Policy; PolicyError lists all problems."""
+    shape = _shape_problems(document)
+    if shape:  # a document not from parse_document (calibrate.py builds its own)
+        raise PolicyError(shape)
     c = _Checker()
     _unknown_keys(c, document)
     schema = c.typed(c.get(document, "schema", ""), "schema", int, "an integer")
     if schema is not None and schema != SCHEMA:
-        c.problem("schema", f"unsupported schema {schema}; this service reads schema {SCHEMA}")
+        c.problem(
+            "schema", f"unsupported schema {_show(schema)}; this service reads schema {SCHEMA}"
+        )
     version = c.typed(c.get(document, "version", ""), "version", str, "a string")
     if version is not None and not version.strip():
         c.problem("version", "must not be empty")
@@ -269,6 +486,9 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
         int,
         "an integer",
     )
+    if split is not None and not 0 <= split <= MAX_MONTHS:
+        c.problem("base_rate.tenor_split_months", f"must be from 0 to {MAX_MONTHS}, got {split}")
+        split = None
     confirmed = c.date_(
         c.get(base, "confirmed_through", "base_rate"), "base_rate.confirmed_through"
     )
@@ -287,9 +507,14 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
             return None
         return Fixing(at, percent_to_bp(one), percent_to_bp(five))
 
-    fixings = c.each(c.get(base, "fixings", "base_rate"), "base_rate.fixings", fixing)
-    if not fixings and "fixings" in base:
-        c.problem("base_rate.fixings", "needs at least one fixing")
+    fixings_raw = c.get(base, "fixings", "base_rate")
+    fixings: list[Fixing] = []
+    if isinstance(fixings_raw, list) and len(fixings_raw) > MAX_FIXINGS:
+        c.problem("base_rate.fixings", f"at most {MAX_FIXINGS} fixings, got {len(fixings_raw)}")
+    else:
+        fixings = c.each(fixings_raw, "base_rate.fixings", fixing)
+        if not fixings and "fixings" in base:
+            c.problem("base_rate.fixings", "needs at least one fixing")
     seen: set[datetime] = set()
     for f in fixings:
         if f.published_at in seen:
@@ -301,10 +526,13 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
     for rating, value in spreads_t.items():
         if rating == "tenor":
             continue
-        d = c.decimal(value, f"spreads.{rating}")
+        if not 1 <= len(rating) <= 32 or not rating.isprintable():
+            c.problem(f"spreads.{rating}", "a credit rating must be 1 to 32 printable characters")
+            continue
+        d = c.bp(value, f"spreads.{rating}")
         if d is not None:
             spreads[rating] = d
-    if not spreads and spreads_t:
+    if not spreads and isinstance(document.get("spreads"), dict):  # {} too: no rating prices
         c.problem("spreads", "needs at least one credit rating")
 
     def tenor_band(item: Any, path: str) -> TenorSpread | None:
@@ -312,7 +540,10 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
             c.problem(path, "must be a table")
             return None
         months = c.typed(c.get(item, "max_months", path), f"{path}.max_months", int, "an integer")
-        add = c.decimal(c.get(item, "add_bp", path), f"{path}.add_bp")
+        if months is not None and not 1 <= months <= MAX_MONTHS:
+            c.problem(f"{path}.max_months", f"must be from 1 to {MAX_MONTHS}, got {months}")
+            months = None
+        add = c.bp(c.get(item, "add_bp", path), f"{path}.add_bp")
         if months is None or add is None:
             return None
         return TenorSpread(months, add)
@@ -322,8 +553,16 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
         c.problem("spreads.tenor", "bands must have strictly increasing max_months")
 
     bounds = c.table(document, "bounds", "")
-    floor = c.decimal(c.get(bounds, "floor", "bounds"), "bounds.floor")
-    cap = c.decimal(c.get(bounds, "cap", "bounds"), "bounds.cap")
+    floor, cap = (
+        c.within(
+            c.decimal(c.get(bounds, name, "bounds"), f"bounds.{name}"),
+            f"bounds.{name}",
+            Decimal(0),
+            MAX_RATE_PERCENT,
+            " (percent)",
+        )
+        for name in ("floor", "cap")
+    )
     if floor is not None and cap is not None and not Decimal(0) <= floor < cap:
         c.problem("bounds", f"need 0 <= floor < cap, got floor {floor} and cap {cap}")
 
@@ -331,6 +570,9 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
     step = c.decimal(c.get(rounding, "step_bp", "rounding"), "rounding.step_bp")
     if step is not None and step <= 0:
         c.problem("rounding.step_bp", "must be > 0")
+    elif step is not None and step > MAX_STEP_BP:
+        c.problem("rounding.step_bp", f"must be at most {MAX_STEP_BP} bp, got {step}")
+        step = None
     if step is not None and step > 0 and floor is not None and cap is not None:
         # Rounding comes after the bounds: a bound off the rounding grid would be
         # crossed by the rounded rate (floor 102 bp, step 5 -> 100 bp).
@@ -346,7 +588,7 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
                 )
     mode = c.typed(c.get(rounding, "mode", "rounding"), "rounding.mode", str, "a string")
     if mode is not None and mode not in ROUNDING_MODES:
-        c.problem("rounding.mode", f"must be one of {', '.join(ROUNDING_MODES)}, got {mode!r}")
+        c.problem("rounding.mode", f"must be one of {', '.join(ROUNDING_MODES)}, got {_show(mode)}")
     ann_dec = c.typed(
         c.get(rounding, "annualised_decimals", "rounding"),
         "rounding.annualised_decimals",
@@ -358,11 +600,18 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
 
     quote = c.table(document, "quote", "")
     ints: dict[str, int] = {}
-    for key in ("validity_hours", "min_term_months", "max_term_months", "max_principal_fen"):
+    limits = {
+        "validity_hours": (MAX_VALIDITY_HOURS, " hours"),
+        "min_term_months": (MAX_MONTHS, " months"),
+        "max_term_months": (MAX_MONTHS, " months"),
+        "max_principal_fen": (INT64_MAX, " fen"),
+    }
+    for key, (high, units) in limits.items():
         v = c.typed(c.get(quote, key, "quote"), f"quote.{key}", int, "an integer")
-        if v is not None:
-            if v <= 0:
-                c.problem(f"quote.{key}", "must be > 0")
+        if v is not None and v <= 0:
+            c.problem(f"quote.{key}", "must be > 0")
+        elif c.int_at_most(v, f"quote.{key}", high, units) is not None:
+            assert v is not None
             ints[key] = v
     if ints.get("min_term_months", 1) > ints.get("max_term_months", 360):
         c.problem("quote", "min_term_months must not exceed max_term_months")
@@ -373,13 +622,21 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
     )
     if max_age is not None and max_age < 0:
         c.problem("evidence.max_age_days", "must be >= 0")
+    max_age = c.int_at_most(max_age, "evidence.max_age_days", MAX_AGE_DAYS, " days")
 
     carbon = c.table(document, "carbon", "")
-    k_upper = c.each(c.get(carbon, "grade_k_upper", "carbon"), "carbon.grade_k_upper", c.decimal)
-    if k_upper and (len(k_upper) != 4 or k_upper != sorted(set(k_upper)) or k_upper[0] <= 0):
+    # An empty list is no bounds at all, as much a problem as too few.
+    k_raw = c.get(carbon, "grade_k_upper", "carbon")
+    k_upper = c.each(k_raw, "carbon.grade_k_upper", c.measure)
+    if isinstance(k_raw, list) and (
+        len(k_upper) != 4 or k_upper != sorted(set(k_upper)) or k_upper[0] <= 0
+    ):
         c.problem("carbon.grade_k_upper", "needs four increasing positive K bounds (grades 1-4)")
-    level_upper = c.each(c.get(carbon, "level_upper", "carbon"), "carbon.level_upper", c.decimal)
-    if level_upper and (len(level_upper) != 2 or level_upper != sorted(set(level_upper))):
+    level_raw = c.get(carbon, "level_upper", "carbon")
+    level_upper = c.each(level_raw, "carbon.level_upper", c.measure)
+    if isinstance(level_raw, list) and (
+        len(level_upper) != 2 or level_upper != sorted(set(level_upper))
+    ):
         c.problem("carbon.level_upper", "needs two increasing bounds (低碳, 中碳)")
     industries: dict[Industry, Benchmark] = {}
     ind_t = c.table(carbon, "industries", "carbon")
@@ -397,22 +654,28 @@ def build_policy(document: Mapping[str, Any]) -> Policy:
         if basis is not None and basis not in ("output", "value_added"):
             c.problem(f"{path}.basis", "must be 'output' or 'value_added'")
         unit = c.typed(c.get(item, "unit", path), f"{path}.unit", str, "a string")
-        bench = c.decimal(c.get(item, "benchmark", path), f"{path}.benchmark")
+        bench = c.measure(c.get(item, "benchmark", path), f"{path}.benchmark")
         if bench is not None and bench <= 0:
             c.problem(f"{path}.benchmark", "must be > 0")
         if basis and unit is not None and bench is not None:
             industries[industry] = Benchmark(basis, unit, bench)
     for industry in Industry:
-        if ind_t and industry.value not in ind_t:
+        # An empty table too: the engine looks a borrower's industry up unchecked.
+        if isinstance(carbon.get("industries"), dict) and industry.value not in ind_t:
             c.problem(f"carbon.industries.{industry.value}", "missing benchmark")
 
     products: dict[str, Product] = {}
-    for pid, item in c.table(document, "products", "").items():
-        product = _product(c, pid, item)
-        if product is not None:
-            products[pid] = product
-    if not products:
-        c.problem("products", "needs at least one product")
+    products_t = c.table(document, "products", "")
+    if len(products_t) > MAX_PRODUCTS:
+        # Each mine-score curve costs milliseconds to build: a 4 MB draft of them, minutes.
+        c.problem("products", f"at most {MAX_PRODUCTS} products, got {len(products_t)}")
+    else:
+        for pid, item in products_t.items():
+            product = _product(c, pid, item)
+            if product is not None:
+                products[pid] = product
+        if not products:
+            c.problem("products", "needs at least one product")
 
     if c.problems:
         raise PolicyError(c.problems)
@@ -461,13 +724,15 @@ def _int_keys(c: _Checker, table: Any, path: str, allowed: range) -> dict[int, D
     if not isinstance(table, dict):
         c.problem(path, "must be a table")
         return out
+    # Compared as text: int() would read "²" (str.isdigit() accepts it), "٣" or "01".
+    keys = {str(i): i for i in allowed}
     for key, value in table.items():
-        if not (isinstance(key, str) and key.isdigit() and int(key) in allowed):
+        if key not in keys:
             c.problem(f"{path}.{key}", f"key must be one of {allowed.start}..{allowed.stop - 1}")
             continue
-        d = c.decimal(value, f"{path}.{key}")
+        d = c.bp(value, f"{path}.{key}")
         if d is not None:
-            out[int(key)] = d
+            out[keys[key]] = d
     return out
 
 
@@ -486,7 +751,7 @@ def _product(c: _Checker, pid: str, item: Any) -> Product | None:
     except ValueError:
         c.problem(
             f"{path}.kind",
-            f"unknown kind {kind_s!r}; one of {', '.join(k.value for k in ProductKind)}",
+            f"unknown kind {_show(kind_s)}; one of {', '.join(k.value for k in ProductKind)}",
         )
         return None
     if kind is None:
@@ -513,11 +778,13 @@ def _product(c: _Checker, pid: str, item: Any) -> Product | None:
                     if not isinstance(pair, list) or len(pair) != 2:
                         c.problem(ap, "must be [score, bp]")
                         continue
-                    s, v = c.decimal(pair[0], ap + "[0]"), c.decimal(pair[1], ap + "[1]")
+                    s, v = c.decimal(pair[0], ap + "[0]"), c.bp(pair[1], ap + "[1]")
                     if s is not None and v is not None:
-                        if not Decimal(0) <= s <= Decimal(100) or s != s.quantize(Decimal("0.1")):
+                        if not Decimal(0) <= s <= Decimal(100) or s != s.quantize(
+                            Decimal("0.1"), context=CTX
+                        ):
                             c.problem(ap, "score must be 0-100 with at most one decimal")
-                        elif v != v.quantize(Decimal("0.01")):
+                        elif v != v.quantize(Decimal("0.01"), context=CTX):
                             c.problem(ap, "bp must have at most two decimals")
                         else:
                             anchors.append((s, v))
@@ -546,16 +813,26 @@ def _product(c: _Checker, pid: str, item: Any) -> Product | None:
             curve=ScoreCurve(anchors),
             class_adjust_bp=classes,
         )
-    minimum = c.decimal(
-        c.get(item, "min_annual_tco2_reduced", path), f"{path}.min_annual_tco2_reduced"
+    minimum = c.within(
+        c.decimal(c.get(item, "min_annual_tco2_reduced", path), f"{path}.min_annual_tco2_reduced"),
+        f"{path}.min_annual_tco2_reduced",
+        Decimal(0),
+        MAX_TCO2,
+        " tCO2",
     )
 
     def band(b: Any, bp_path: str) -> TransitionBand | None:
         if not isinstance(b, dict):
             c.problem(bp_path, "must be a table")
             return None
-        m = c.decimal(c.get(b, "min_reduction_pct", bp_path), f"{bp_path}.min_reduction_pct")
-        a = c.decimal(c.get(b, "adjust_bp", bp_path), f"{bp_path}.adjust_bp")
+        m = c.within(
+            c.decimal(c.get(b, "min_reduction_pct", bp_path), f"{bp_path}.min_reduction_pct"),
+            f"{bp_path}.min_reduction_pct",
+            Decimal(0),
+            Decimal(100),
+            " (percent)",
+        )
+        a = c.bp(c.get(b, "adjust_bp", bp_path), f"{bp_path}.adjust_bp")
         return TransitionBand(m, a) if m is not None and a is not None else None
 
     bands = c.each(c.get(item, "bands", path), f"{path}.bands", band)

@@ -59,7 +59,11 @@ class PolicySet:
 
 
 def load_policy_bytes(raw: bytes) -> tuple[Policy, bytes]:
-    """Validate one policy document (TOML or canonical JSON)."""
+    """Validate one policy document (TOML or canonical JSON) and give its canonical bytes.
+
+    Total: any bytes give a policy or a PolicyError listing the problems, never another
+    exception (drafts come over the network).
+    """
     doc = parse_document(raw)
     return build_policy(doc), canonical_bytes(doc)
 
@@ -67,10 +71,13 @@ def load_policy_bytes(raw: bytes) -> tuple[Policy, bytes]:
 def load_paths(paths: Sequence[Path]) -> PolicySet:
     """Load policy files, or every *.toml in the directories given; all problems at once."""
     files: list[Path] = []
-    for path in paths:
-        files.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
-    loaded: list[tuple[Policy, bytes]] = []
     problems: list[str] = []
+    for path in paths:
+        try:
+            files.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
+        except OSError as exc:  # is_dir() raises PermissionError under an unreadable parent
+            problems.append(f"{path}: {exc.strerror or exc}")
+    loaded: list[tuple[Policy, bytes]] = []
     for f in files:
         try:
             loaded.append(load_policy_bytes(f.read_bytes()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -309,10 +310,27 @@ def test_policy_describe_as_of(live_server: LiveServer, capsys: pytest.CaptureFi
         ("TENOR_1Y", "3.35"),
         ("TENOR_5Y_PLUS", "3.85"),
     ]
+    # The canonical document as JSON, not base64.
+    canonical = default_policies().canonical(described["policyDigest"])
+    assert described["policyDocument"] == json.loads(canonical)
     code, out, _ = run(capsys, "policy", "describe", "--target", live_server.target)
     assert code == 0
     assert "LPR 1Y in force" in out
     assert "3.00 %" in out
+
+
+def test_policy_describe_document_prints_the_canonical_bytes_a_draft_can_be_made_of(
+    live_server: LiveServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "policy", "describe", "--target", live_server.target, "--document")
+    assert code == 0
+    policy = default_policies().versions[0]
+    assert out.encode() == default_policies().canonical(policy.digest)
+    assert hashlib.sha256(out.encode()).hexdigest() == policy.digest
+    live = tmp_path / "live.json"
+    live.write_bytes(out.encode())
+    code, out, _ = run(capsys, "policy", "validate", str(live))
+    assert (code, out.split()[-1]) == (0, f"sha256:{policy.digest}")
 
 
 # -- offline: policy validate, policy show -------------------------------------------------

@@ -18,8 +18,10 @@ from pricing_builders import (
     variant,
 )
 
+from pricing_service.domain.curve import ScoreCurve
 from pricing_service.domain.engine import price
 from pricing_service.domain.errors import NoPolicyInForceError, PolicyError
+from pricing_service.domain.lpr import FixingTable
 from pricing_service.domain.policy import Policy
 from pricing_service.policy.document import canonical_bytes, digest_of, parse_document
 from pricing_service.policy.store import (
@@ -70,6 +72,40 @@ def test_default_policy_digest_is_sha256_of_its_canonical_json(policy: Policy) -
         "lpr_1y": "4.25",
         "lpr_5y": "4.85",
     }
+
+
+def test_default_policy_digest_is_unchanged(policy: Policy) -> None:
+    # Stricter validation must not move the canonical form or digest of a valid policy.
+    assert policy.digest == "bd4d27e1ca10fb56b025dffcea01ceed697cdfb622b9f05f68b7c3c4b3f03371"
+    assert digest_of(canonical_bytes(parse_document(default_policy_bytes()))) == policy.digest
+
+
+def test_a_policy_rebuilt_from_its_canonical_document_equals_the_original() -> None:
+    original, canonical = load_policy_bytes(default_policy_bytes())
+    rebuilt, canonical_again = load_policy_bytes(canonical)
+    assert canonical_again == canonical
+    assert rebuilt == original
+    assert rebuilt.fixings == original.fixings
+    assert hash(rebuilt.fixings) == hash(original.fixings)
+    curve, curve_again = (p.products["mine_score"].curve for p in (original, rebuilt))
+    assert curve is not None
+    assert curve == curve_again
+    assert hash(curve) == hash(curve_again)
+    assert rebuilt != variant(('AA = "30"', 'AA = "31"'))
+
+
+def test_fixing_tables_and_curves_compare_by_value() -> None:
+    one = policy_from_text(default_text())
+    other = variant(('lpr_1y = "3.00"', 'lpr_1y = "3.01"'), ('["80.0", "-80"]', '["80.0", "-81"]'))
+    assert one.fixings != other.fixings
+    assert one.products["mine_score"].curve != other.products["mine_score"].curve
+    assert one.fixings != one.fixings.fixings  # not equal to a plain tuple of the same fixings
+    # Fixings given in another order are the same table (it sorts them).
+    assert FixingTable(list(reversed(one.fixings.fixings))) == one.fixings
+    curve = one.products["mine_score"].curve
+    assert curve is not None
+    assert ScoreCurve(curve.anchors) == curve
+    assert len({curve, ScoreCurve(curve.anchors)}) == 1
 
 
 # --- validation ------------------------------------------------------------------------------
