@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.loans < 0:
         parser.error("--loans must be >= 0")
+    if args.seed < 0:
+        parser.error("--seed must be >= 0")  # numpy's SeedSequence takes no negative seed
     portfolio = generate_portfolio(args.loans, args.seed, args.as_of)
     try:
         write_portfolio(portfolio, args.out)

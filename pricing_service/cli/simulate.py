@@ -6,8 +6,10 @@ here writes to an audit log or asks a server for a binding quote.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -71,6 +73,9 @@ CHUNK = 200_000
 # A calendar date given as --as-of is priced at noon Beijing time: after that day's
 # LPR fixing (published 09:00 or 09:30), so "the rate on that day" means what it says.
 NOON = time(12, 0)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Bad-row problems listed on stderr (the report lists 100, bad_rows.csv all of them).
+SHOWN_PROBLEMS = 20
 
 ClientFactory = Callable[[argparse.Namespace], Any]
 
@@ -96,16 +101,24 @@ def parse_as_of(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC).replace(microsecond=0)
     try:
-        if len(text) == 10:
+        if _DATE.fullmatch(text):
             return datetime.combine(date.fromisoformat(text), NOON, BEIJING).astimezone(UTC)
-        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # YYYY-MM-DD, then T (RFC 3339 also allows t and a space), a time and an offset;
+        # not the other ISO 8601 forms fromisoformat takes (week dates, 20261120).
+        if not (_DATE.match(text) and text[10:11] in ("T", "t", " ")):
+            raise ValueError(text)
+        instant = datetime.fromisoformat(f"{text[:10]}T{text[11:].upper()}".replace("Z", "+00:00"))
     except ValueError:
         raise SimulateUsageError(
             f"--as-of {text!r}: give YYYY-MM-DD or an RFC 3339 instant"
         ) from None
     if instant.tzinfo is None:
         raise SimulateUsageError(f"--as-of {text!r}: give the offset (e.g. +08:00 or Z)")
-    return instant.astimezone(UTC)
+    try:
+        beijing_date(instant)  # the pricing date: in year 10000 for 9999-12-31T23:59Z
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise SimulateUsageError(f"--as-of {text!r}: out of range") from None
 
 
 def load_policy(
@@ -126,6 +139,8 @@ def load_policy(
             return LoadedPolicy(load_policy_bytes(raw)[0], raw, f"live {args.target}")
         path = Path(spec)
         if path.is_dir():
+            if not any(path.glob("*.toml")):
+                raise SimulateUsageError(f"policy {spec}: no *.toml policy file in the directory")
             chosen = load_paths([path]).in_force(beijing_date(as_of))
             for file in sorted(path.glob("*.toml")):
                 raw = file.read_bytes()
@@ -218,11 +233,37 @@ def price_in_chunks(
 def _read(args: argparse.Namespace) -> PortfolioLoad:
     with progress_bar(_show_progress(args), "reading") as tick:
         try:
-            return read_portfolio(args.portfolio, strict=args.strict, progress=tick)
+            load = read_portfolio(args.portfolio, strict=args.strict, progress=tick)
         except PortfolioError as exc:
             raise SimulateUsageError(str(exc)) from None
         except OSError as exc:
             raise SimulateUsageError(f"{args.portfolio}: {exc.strerror or exc}") from None
+    _check_loaded(args, load)
+    return load
+
+
+def _check_loaded(args: argparse.Namespace, load: PortfolioLoad) -> None:
+    """List the bad rows on stderr, whatever the output mode; no loan at all is an error.
+
+    A book of no loans would print an all-zero summary and exit 0: a product manager
+    reading only the figures could take it for a result.
+    """
+    listing = [str(p) for p in load.problems[:SHOWN_PROBLEMS]]
+    if len(load.problems) > SHOWN_PROBLEMS:
+        listing.append(f"... {len(load.problems) - SHOWN_PROBLEMS:,} more problems")
+    if not len(load.portfolio):
+        why = (
+            f"every row is bad ({load.skipped:,} skipped)"
+            if load.skipped
+            else "no loans in the file"
+        )
+        raise SimulateUsageError(
+            "\n  ".join([f"{args.portfolio}: no loan to price: {why}", *listing])
+        )
+    for line in listing:
+        print(line, file=sys.stderr)
+    if load.problems and args.json:  # otherwise the note ends the text on stdout
+        print(_skipped_note(load), file=sys.stderr)
 
 
 def _bad_rows(load: PortfolioLoad) -> list[tuple[object, ...]]:
@@ -259,11 +300,24 @@ def _skipped_note(load: PortfolioLoad) -> str:
     if not load.problems:
         return ""
     rows = len({p.row for p in load.problems})
-    return f"{rows:,} bad rows skipped (listed in the report and in bad_rows.csv)"
+    noun = "row" if rows == 1 else "rows"
+    return f"{rows:,} bad {noun} skipped (listed in the report and in bad_rows.csv)"
+
+
+def _remove_stale(out: Path, *names: str) -> None:
+    """Files of an earlier run in a reused --out that this run does not write."""
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
+
+
+def _other_format(fmt: str) -> str:
+    return "parquet" if fmt == "csv" else "csv"
 
 
 def _write_bad_rows(out: Path, load: PortfolioLoad) -> None:
     if not load.problems:
+        _remove_stale(out, "bad_rows.csv")
         return
     with (out / "bad_rows.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -296,6 +350,7 @@ def cmd_run(args: argparse.Namespace, client_factory: ClientFactory) -> int:
     )
     loans_path = out / f"loans.{args.format}"
     write_results(load.portfolio, results, loans_path)
+    _remove_stale(out, f"loans.{_other_format(args.format)}")
     _write_json(out / "summary.json", summary.to_json())
     _write_bad_rows(out, load)
     run = RunFacts(
@@ -368,6 +423,8 @@ def cmd_diff(args: argparse.Namespace, client_factory: ClientFactory) -> int:
         w.writerows(change_row(c) for c in diff.changes())
     write_results(load.portfolio, base_results, out / f"base_loans.{args.format}")
     write_results(load.portfolio, draft_results, out / f"draft_loans.{args.format}")
+    other = _other_format(args.format)
+    _remove_stale(out, f"base_loans.{other}", f"draft_loans.{other}")
     _write_json(out / "diff.json", diff.to_json(loan_limit=0))
     _write_bad_rows(out, load)
     run = RunFacts(
@@ -498,6 +555,8 @@ def _cny(fen: int) -> str:
 def cmd_whatif(args: argparse.Namespace, client_factory: ClientFactory) -> int:
     """Re-price the logged binding requests under a draft; compare with what they got."""
     logdir: Path = args.logdir
+    if args.date_from and args.date_to and args.date_from > args.date_to:
+        raise SimulateUsageError(f"--from {args.date_from} is after --to {args.date_to}")
     if not (logdir / "segments").is_dir():
         raise SimulateUsageError(f"{logdir} is not an audit log directory (no segments/)")
     draft = load_policy(args.draft, datetime.now(UTC), args, client_factory)
@@ -523,6 +582,7 @@ def cmd_whatif(args: argparse.Namespace, client_factory: ClientFactory) -> int:
         w.writerow(WHATIF_HEADERS)
         w.writerows(whatif_row(r) for r in result.rows)
     _write_json(out / "whatif.json", result.to_json())
+    _remove_stale(out, "bad_rows.csv")  # a what-if reads no portfolio
     facts = [
         ("Command", _command_line()),
         ("Audit log", str(logdir)),

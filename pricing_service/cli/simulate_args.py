@@ -136,11 +136,18 @@ def add_simulate_commands(
 
 
 def normalise_argv(argv: Sequence[str]) -> list[str]:
-    """`simulate PORTFOLIO ...` -> `simulate run PORTFOLIO ...` (the default action)."""
+    """`simulate PORTFOLIO ...` -> `simulate run PORTFOLIO ...` (the default action).
+
+    Also `simulate --as-of DATE PORTFOLIO ...` (options first), unless it asks for
+    help or names an action later on.
+    """
     args = list(argv)
     if args[:1] == ["simulate"] and len(args) > 1:
         first = args[1]
-        if first not in COMMANDS and not first.startswith("-"):
+        if first.startswith("-"):
+            if first not in ("-h", "--help") and not set(args[2:]) & set(COMMANDS):
+                args.insert(1, "run")
+        elif first not in COMMANDS:
             args.insert(1, "run")
     return args
 

@@ -199,9 +199,19 @@ def chart_file_name(index: int, title: str) -> str:
     return f"{index:02d}-{slug}.png"
 
 
+_CHART_FILE = re.compile(r"[0-9]{2,}-[a-z0-9-]+\.png")
+
+
 def write_charts(report: Report, directory: Path) -> list[Path]:
-    """The report's charts as PNG files (for slides and documents); returns the paths."""
+    """The report's charts as PNG files (for slides and documents); returns the paths.
+
+    Chart files of an earlier run in `directory` (names as chart_file_name gives) are
+    removed first: a reused output directory must not show another run's charts.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.iterdir():
+        if _CHART_FILE.fullmatch(old.name) and old.is_file():
+            old.unlink()
     paths = []
     for i, (title, png) in enumerate(report.charts, start=1):
         path = directory / chart_file_name(i, title)

@@ -593,8 +593,14 @@ class LoanChange:
     concession_delta_units: int  # 0 unless priced under both
     first_year_delta_fen: int
 
+    @property
+    def both_priced(self) -> bool:
+        """Priced under both policies: only then is there a rate or concession change."""
+        return self.base_rate_units is not None and self.draft_rate_units is not None
+
     def to_json(self) -> dict[str, Any]:
-        """Rates as exact percent strings, deltas as exact bp strings."""
+        """Rates as exact percent strings, deltas as exact bp strings (null for a flip)."""
+        both = self.both_priced
         return {
             "row": self.row,
             "loan_id": self.loan_id,
@@ -603,10 +609,14 @@ class LoanChange:
             "draft_status": self.draft_status,
             "base_rate_percent": _pct(self.base_rate_units),
             "draft_rate_percent": _pct(self.draft_rate_units),
-            "rate_delta_bp": format(units_to_bp(self.rate_delta_units), "f"),
-            "concession_delta_bp": format(units_to_bp(self.concession_delta_units), "f"),
+            "rate_delta_bp": _bp_delta(self.rate_delta_units) if both else None,
+            "concession_delta_bp": _bp_delta(self.concession_delta_units) if both else None,
             "first_year_delta_fen": self.first_year_delta_fen,
         }
+
+
+def _bp_delta(units: int) -> str:
+    return format(units_to_bp(units), "f")
 
 
 def _pct(units: int | None) -> str | None:
@@ -651,8 +661,9 @@ def change_row(c: LoanChange) -> list[str]:
         c.draft_status,
         _pct(c.base_rate_units) or "-",
         _pct(c.draft_rate_units) or "-",
-        format(units_to_bp(c.rate_delta_units), "f"),
-        format(units_to_bp(c.concession_delta_units), "f"),
+        # A flip (priced under one policy only) has no rate change: "-", never a made-up 0.
+        _bp_delta(c.rate_delta_units) if c.both_priced else "-",
+        _bp_delta(c.concession_delta_units) if c.both_priced else "-",
         cny(c.first_year_delta_fen),
     ]
 

@@ -82,7 +82,7 @@ def test_simulate_writes_loans_summary_and_report(
     assert (out / "charts" / charts[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "data:image/png;base64," in html
     printed = capsys.readouterr().out
-    assert "1 bad rows skipped" in printed
+    assert "1 bad row skipped" in printed
     assert "60,000.00" in printed  # the first-year concession in CNY
 
 
@@ -215,3 +215,144 @@ def test_calibrate_meets_the_budget_within_one_step(book: Path, tmp_path: Path) 
     assert main([*argv, "--as-of", AS_OF, "--out", str(draft)]) == 0
     overall = json.loads((draft / "summary.json").read_text())["overall"]
     assert overall["first_year_concession_fen"] == 4_980_000
+
+
+# --- review fixes: what a product manager sees -------------------------------------------
+
+
+def test_bad_rows_are_listed_on_stderr_even_with_json(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["simulate", str(book), "--as-of", AS_OF, "--json", "--out", str(tmp_path / "o")]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["overall"]["loans"] == 4  # stdout stays pure JSON
+    assert "row 6, principal_fen: must be an integer" in captured.err
+    assert "1 bad row skipped" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("", "no loans in the file"),
+        ("L5,B5,standard,AA,power,abc,12,interest_only_bullet,,\n", "row 2, principal_fen"),
+    ],
+    ids=["header-only", "only-bad-rows"],
+)
+def test_a_portfolio_without_a_loan_to_price_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, expected: str
+) -> None:
+    path = tmp_path / "book.csv"
+    path.write_text(BOOK.splitlines(keepends=True)[0] + body, encoding="utf-8")
+    for command in (["simulate"], ["simulate", "montecarlo", "--paths", "2"]):
+        argv = [*command, str(path), "--as-of", AS_OF, "--out", str(tmp_path / "o")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "no loan to price" in err
+        assert expected in err
+    assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_reusing_an_output_directory_leaves_no_stale_files(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    draft = _draft(tmp_path, "-150")
+    assert main(["simulate", str(book), "--as-of", AS_OF, "--out", str(out)]) == 0
+    assert (out / "bad_rows.csv").exists()
+    argv = ["simulate", "diff", str(book), "--draft", str(draft), "--as-of", AS_OF]
+    assert main([*argv, "--out", str(out)]) == 0
+    clean = tmp_path / "clean.csv"
+    clean.write_text("".join(BOOK.splitlines(keepends=True)[:5]), encoding="utf-8")
+    argv = ["simulate", str(clean), "--as-of", AS_OF, "--out", str(out)]
+    assert main([*argv, "--format", "parquet"]) == 0
+    assert main(argv) == 0
+    capsys.readouterr()
+    # No bad_rows.csv from the first file, no diff chart, no loans.parquet of the run before.
+    assert not (out / "bad_rows.csv").exists()
+    assert not (out / "loans.parquet").exists()
+    assert sorted(p.name for p in (out / "charts").iterdir()) == [
+        "01-quoted-rates.png",
+        "02-concession-by-carbon-grade.png",
+        "03-concession-by-mine-score-band.png",
+        "04-score-curve-of-mine-score.png",
+    ]
+
+
+def test_diff_shows_no_rate_change_for_an_eligibility_flip(book: Path, tmp_path: Path) -> None:
+    text = default_policy_bytes().decode().replace('3 = "-200"', '3 = "-200"\n5 = "-50"')
+    draft = tmp_path / "draft.toml"
+    draft.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["simulate", "diff", str(book), "--draft", str(draft), "--as-of", AS_OF]
+    assert main([*argv, "--out", str(out)]) == 0
+    (change,) = _rows(out / "changes.csv")
+    assert (change["loan"], change["base status"], change["draft rate %"]) == (
+        "L4",
+        "CARBON_GRADE_INELIGIBLE",
+        "2.80",
+    )
+    assert (change["rate Δ bp"], change["concession Δ bp"]) == ("-", "-")
+    assert change["1st-year cost Δ CNY"] == "5,000.00"  # 1,000,000 CNY x 0.50%
+
+
+def test_a_policy_directory_without_policy_files_says_so(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "policies"
+    empty.mkdir()
+    argv = ["simulate", str(book), "--policy", str(empty), "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert f"policy {empty}: no *.toml policy file in the directory" in capsys.readouterr().err
+
+
+def test_whatif_from_after_to_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "log" / "segments").mkdir(parents=True)
+    argv = ["simulate", "whatif", str(tmp_path / "log"), "--draft", "default"]
+    argv += ["--from", "2026-10-01", "--to", "2026-08-01", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert "--from 2026-10-01 is after --to 2026-08-01" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("2026-11-20", "2026-11-20T04:00:00+00:00"),
+        ("2026-11-20t10:00:00z", "2026-11-20T10:00:00+00:00"),  # RFC 3339 allows t and z
+        ("2026-11-20T10:00:00+08:00", "2026-11-20T02:00:00+00:00"),
+    ],
+)
+def test_as_of_forms(text: str, instant: str) -> None:
+    from pricing_service.cli.simulate import parse_as_of  # noqa: PLC0415
+
+    assert parse_as_of(text).isoformat() == instant
+
+
+@pytest.mark.parametrize("text", ["2026-W47-5", "2026-324", "20261120"])
+def test_as_of_other_iso_forms_are_refused(text: str) -> None:
+    from pricing_service.cli.simulate import SimulateUsageError, parse_as_of  # noqa: PLC0415
+
+    with pytest.raises(SimulateUsageError, match="give YYYY-MM-DD or an RFC 3339 instant"):
+        parse_as_of(text)
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+08:00"])
+def test_as_of_beyond_the_calendar_is_a_usage_error(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    # Beijing time of the first is in year 10000, UTC of the second in year 0: no traceback.
+    assert main(["simulate", str(book), "--as-of", text, "--out", str(tmp_path / "o")]) == 2
+    assert f"--as-of {text!r}: out of range" in capsys.readouterr().err
+
+
+def test_run_is_the_default_action_with_options_first(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["simulate", "--as-of", AS_OF, str(book), "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["overall"]["loans"] == 4
+    capsys.readouterr()
+    assert main(["simulate", "--help"]) == 0  # still the help of `simulate` itself
+    assert "ACTION" in capsys.readouterr().out

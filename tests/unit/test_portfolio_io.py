@@ -1201,6 +1201,15 @@ def test_shipped_sample_is_what_the_script_makes(tmp_path: Path) -> None:
     same(sample(), generate_portfolio(10_000, 2026, date(2026, 11, 20)))
 
 
+def test_make_portfolio_refuses_a_negative_seed_without_a_traceback(tmp_path: Path) -> None:
+    command = [sys.executable, str(EXAMPLES / "make_portfolio.py"), "--loans", "3"]
+    command += ["--seed", "-1", "--as-of", "2026-11-20", "--out", str(tmp_path / "p.csv")]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert "--seed must be >= 0" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_shipped_sample_shape() -> None:
     p = sample()
     products = collections.Counter(p.product_id.tolist())

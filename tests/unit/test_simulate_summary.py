@@ -28,6 +28,7 @@ from pricing_service.simulate.summary import (
     Summary,
     _group_dot,
     _group_sums,
+    change_row,
     diff_summary,
     rounded,
     score_band_labels,
@@ -437,6 +438,9 @@ def test_eligibility_flips_are_counted_by_product_and_reason(
     assert d.by_score_band["80-90"].to_refused == 1
     c4 = next(c for c in d.changes() if c.loan_id == "C4")
     assert (c4.base_rate_units, c4.draft_rate_units, c4.rate_delta_units) == (None, 2_300_000, 0)
+    # A flip has no rate or concession change (nothing to compare with), not a change of 0.
+    assert (c4.to_json()["rate_delta_bp"], c4.to_json()["concession_delta_bp"]) == (None, None)
+    assert change_row(c4)[7:] == ["-", "-", "8,000.00"]
     assert d.flip_rows() == [
         ["PRICED→refused", "mine_score", "MINE_SCORE_BELOW_MINIMUM", "1"],
         ["refused→PRICED", "lvtanrong", "CARBON_GRADE_INELIGIBLE", "1"],
