@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -57,8 +57,6 @@ from pricing_service.simulate.report import (
 )
 from pricing_service.simulate.results import LoanResults, units_to_bp
 from pricing_service.simulate.summary import (
-    CHANGE_HEADERS,
-    change_row,
     diff_summary,
     plain_table,
     summarise,
@@ -419,8 +417,11 @@ def cmd_diff(args: argparse.Namespace, client_factory: ClientFactory) -> int:
     )
     with (out / "changes.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(CHANGE_HEADERS)
-        w.writerows(change_row(c) for c in diff.changes())
+        # Machine-readable like loans.csv: exact percent and bp text, whole fen.
+        w.writerow(CHANGE_FIELDS)
+        for c in diff.changes():
+            data = c.to_json()
+            w.writerow(["" if data[k] is None else data[k] for k in CHANGE_FIELDS])
     write_results(load.portfolio, base_results, out / f"base_loans.{args.format}")
     write_results(load.portfolio, draft_results, out / f"draft_loans.{args.format}")
     other = _other_format(args.format)
@@ -447,6 +448,19 @@ def cmd_diff(args: argparse.Namespace, client_factory: ClientFactory) -> int:
         names = ["changes.csv", f"base_loans.{args.format}", f"draft_loans.{args.format}"]
         _print_written(out, [*names, "diff.json", "report.html", "charts/"], load)
     return EXIT_OK
+
+
+CHANGE_FIELDS = (
+    "loan_id",
+    "product_id",
+    "base_status",
+    "draft_status",
+    "base_rate_percent",
+    "draft_rate_percent",
+    "rate_delta_bp",
+    "concession_delta_bp",
+    "first_year_delta_fen",
+)
 
 
 # -- pricing simulate whatif -------------------------------------------------------------
@@ -616,6 +630,11 @@ def _cny_text(value: str) -> str:
     return f"{sign}{int(whole.lstrip('-')):,}.{cents or '00'}"
 
 
+def _pct4(percent: str) -> str:
+    # Display like the summaries: 0.0001 percentage points, half-even (montecarlo.json is exact).
+    return format(Decimal(percent).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN), "f")
+
+
 def _load_migration(args: argparse.Namespace) -> tuple[GradeTransitions, ScoreDrift]:
     try:
         return load_migration(args.transitions) if args.transitions else default_migration()
@@ -686,9 +705,9 @@ def cmd_montecarlo(args: argparse.Namespace, client_factory: ClientFactory) -> i
             str(y["loans_outstanding"]),
             _cny_text(y["expected_concession_cny"]),
             _cny_text(y["baseline_concession_cny"]),
-            y["rate_percent"]["p5"],
-            y["rate_percent"]["p50"],
-            y["rate_percent"]["p95"],
+            _pct4(y["rate_percent"]["p5"]),
+            _pct4(y["rate_percent"]["p50"]),
+            _pct4(y["rate_percent"]["p95"]),
         ]
         for y in summary["per_year"]
     ]
@@ -786,14 +805,18 @@ def _montecarlo_report(
 # -- pricing simulate calibrate ----------------------------------------------------------
 
 
+_PLAIN_CNY = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
+
+
 def _target_fen(text: str) -> int:
-    try:
-        value = Decimal(text.replace(",", ""))
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
-        raise SimulateUsageError(f"--target-cost {text!r}: a CNY amount like 120000000.00")
-    return int(value * 100)
+    """--target-cost: a plain CNY amount (at most 2 decimals, separators allowed) -> fen."""
+    plain = text.replace(",", "")
+    if not _PLAIN_CNY.fullmatch(plain):
+        raise SimulateUsageError(
+            f"--target-cost {text!r}: a plain CNY amount like 120000000.00 (no exponent)"
+        )
+    whole, _, cents = plain.partition(".")
+    return int(whole) * 100 + int(cents.ljust(2, "0"))
 
 
 def cmd_calibrate(args: argparse.Namespace, client_factory: ClientFactory) -> int:

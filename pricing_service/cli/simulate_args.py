@@ -16,7 +16,9 @@ ClientFactory = Callable[[argparse.Namespace], Any]
 # -- parser ------------------------------------------------------------------------------
 
 
-def _common(p: argparse.ArgumentParser, *, portfolio: bool = True) -> None:
+def _common(
+    p: argparse.ArgumentParser, *, portfolio: bool = True, per_loan_file: bool = False
+) -> None:
     if portfolio:
         p.add_argument("portfolio", type=Path, metavar="PORTFOLIO", help=".csv or .parquet file")
         p.add_argument(
@@ -27,6 +29,7 @@ def _common(p: argparse.ArgumentParser, *, portfolio: bool = True) -> None:
             metavar="WHEN",
             help="pricing instant: RFC 3339, or YYYY-MM-DD (noon Beijing time); default now",
         )
+    if per_loan_file:
         p.add_argument(
             "--format",
             choices=("csv", "parquet"),
@@ -69,14 +72,14 @@ def add_simulate_commands(
     run = ssub.add_parser(
         "run", parents=[conn], help="price a portfolio under one policy (the default action)"
     )
-    _common(run)
+    _common(run, per_loan_file=True)
     run.add_argument("--policy", default="default", metavar="POLICY", help=POLICY_HELP)
     run.set_defaults(func=bind("run"))
 
     diff = ssub.add_parser(
         "diff", parents=[conn], help="price a portfolio under a base and a draft policy"
     )
-    _common(diff)
+    _common(diff, per_loan_file=True)
     diff.add_argument("--base", default="default", metavar="POLICY", help=POLICY_HELP)
     diff.add_argument("--draft", required=True, metavar="POLICY", help=POLICY_HELP)
     diff.set_defaults(func=bind("diff"))

@@ -602,7 +602,7 @@ class LoanChange:
         """Rates as exact percent strings, deltas as exact bp strings (null for a flip)."""
         both = self.both_priced
         return {
-            "row": self.row,
+            "index": self.row,  # 0-based position among the loans read, not a file row
             "loan_id": self.loan_id,
             "product_id": self.product_id,
             "base_status": self.base_status,
@@ -625,7 +625,6 @@ def _pct(units: int | None) -> str | None:
 
 
 CHANGE_HEADERS = (
-    "row",
     "loan",
     "product",
     "base status",
@@ -654,7 +653,6 @@ FLIP_HEADERS = ("direction", "product", "reason", "loans")
 def change_row(c: LoanChange) -> list[str]:
     """One display row in CHANGE_HEADERS order."""
     return [
-        str(c.row),
         c.loan_id,
         c.product_id,
         c.base_status,

@@ -121,11 +121,17 @@ def test_diff_shows_exactly_the_loans_a_draft_moves(book: Path, tmp_path: Path) 
     argv = ["simulate", "diff", str(book), "--draft", str(draft), "--as-of", AS_OF]
     assert main([*argv, "--out", str(out)]) == 0
     (change,) = _rows(out / "changes.csv")
-    assert change["loan"] == "L3"
-    assert change["base rate %"] == "2.10"
-    assert change["draft rate %"] == "2.60"
-    assert change["rate Δ bp"] == "50"
-    assert change["1st-year cost Δ CNY"] == "-10,000.00"  # 2,000,000 CNY x 0.50%
+    assert change == {
+        "loan_id": "L3",
+        "product_id": "lvtanrong",
+        "base_status": "PRICED",
+        "draft_status": "PRICED",
+        "base_rate_percent": "2.10",
+        "draft_rate_percent": "2.60",
+        "rate_delta_bp": "50",
+        "concession_delta_bp": "-50",
+        "first_year_delta_fen": "-1000000",  # 2,000,000 CNY x 0.50%
+    }
 
 
 def test_policy_live_prices_under_the_server_policy(
@@ -287,13 +293,14 @@ def test_diff_shows_no_rate_change_for_an_eligibility_flip(book: Path, tmp_path:
     argv = ["simulate", "diff", str(book), "--draft", str(draft), "--as-of", AS_OF]
     assert main([*argv, "--out", str(out)]) == 0
     (change,) = _rows(out / "changes.csv")
-    assert (change["loan"], change["base status"], change["draft rate %"]) == (
+    assert (change["loan_id"], change["base_status"], change["draft_rate_percent"]) == (
         "L4",
         "CARBON_GRADE_INELIGIBLE",
         "2.80",
     )
-    assert (change["rate Δ bp"], change["concession Δ bp"]) == ("-", "-")
-    assert change["1st-year cost Δ CNY"] == "5,000.00"  # 1,000,000 CNY x 0.50%
+    # A flip has no rate change: empty cells, never a made-up 0.
+    assert (change["rate_delta_bp"], change["concession_delta_bp"]) == ("", "")
+    assert change["first_year_delta_fen"] == "500000"  # 1,000,000 CNY x 0.50%
 
 
 def test_a_policy_directory_without_policy_files_says_so(
@@ -356,3 +363,13 @@ def test_run_is_the_default_action_with_options_first(
     capsys.readouterr()
     assert main(["simulate", "--help"]) == 0  # still the help of `simulate` itself
     assert "ACTION" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["1e9", "-5", "12.345", "abc"])
+def test_calibrate_refuses_a_target_that_is_not_a_plain_cny_amount(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    argv = ["simulate", "calibrate", str(book), "--target-cost", target]
+    argv += ["--param", "products.lvtanrong.grade_adjust_bp", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert f"--target-cost {target!r}: a plain CNY amount" in capsys.readouterr().err

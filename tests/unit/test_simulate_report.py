@@ -245,7 +245,7 @@ def test_diff_report_lists_the_changed_loan(
     assert "<tr><th>Base policy version</th><td>2026.1-default</td></tr>" in html
     assert "<tr><th>Draft policy version</th><td>2026.2-draft</td></tr>" in html
     change = (
-        "<tr><td>2</td><td>C3</td><td>lvtanrong</td><td>PRICED</td><td>PRICED</td>"
+        "<tr><td>C3</td><td>lvtanrong</td><td>PRICED</td><td>PRICED</td>"
         '<td class="num">1.10</td><td class="num">1.60</td><td class="num">50</td>'
         '<td class="num">-50</td><td class="num">-15,000.00</td></tr>'
     )

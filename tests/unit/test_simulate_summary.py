@@ -398,7 +398,7 @@ def test_a_draft_changing_one_loan_shows_exactly_that_loan(
     assert sum(s.changed for s in d.by_product.values()) == 1
     [change] = d.to_json()["changed_loans"]
     assert change == {
-        "row": 2,
+        "index": 2,
         "loan_id": "C3",
         "product_id": "lvtanrong",
         "base_status": "PRICED",
@@ -440,7 +440,7 @@ def test_eligibility_flips_are_counted_by_product_and_reason(
     assert (c4.base_rate_units, c4.draft_rate_units, c4.rate_delta_units) == (None, 2_300_000, 0)
     # A flip has no rate or concession change (nothing to compare with), not a change of 0.
     assert (c4.to_json()["rate_delta_bp"], c4.to_json()["concession_delta_bp"]) == (None, None)
-    assert change_row(c4)[7:] == ["-", "-", "8,000.00"]
+    assert change_row(c4)[6:] == ["-", "-", "8,000.00"]
     assert d.flip_rows() == [
         ["PRICED→refused", "mine_score", "MINE_SCORE_BELOW_MINIMUM", "1"],
         ["refused→PRICED", "lvtanrong", "CARBON_GRADE_INELIGIBLE", "1"],
