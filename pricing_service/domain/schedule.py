@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import (
+    ROUND_FLOOR,
     ROUND_HALF_EVEN,
     Context,
     Decimal,
@@ -302,20 +303,56 @@ def _annualised_reference(
         low = float(monthly_rate(annual_percent))
     while npv(high) > 0 and high < 1e15:
         high *= 10
-    root = brentq(npv, low, high, xtol=1e-15, maxiter=500)
-    candidate = Decimal(repr(root * 1200)).quantize(quantum)
     half = quantum / 2
-    for _ in range(100):
-        lo = _pv(payments, monthly_rate(candidate - half))
-        hi = _pv(payments, monthly_rate(candidate + half))
-        # PV falls as the rate rises; the root is bracketed when lo ≥ received ≥ hi.
-        if lo < received:
-            candidate -= quantum
-        elif hi > received:
-            candidate += quantum
+    try:
+        # Float noise can leave no sign change (a 1-fen fee on 10^16 fen): no start then.
+        root = brentq(npv, low, high, xtol=1e-15, maxiter=500) if npv(high) <= 0 else None
+    except ValueError:
+        root = None
+    if root is not None:
+        candidate = Decimal(repr(root * 1200)).quantize(quantum)
+        for _ in range(100):
+            lo = _pv(payments, monthly_rate(candidate - half))
+            hi = _pv(payments, monthly_rate(candidate + half))
+            # PV falls as the rate rises; the root is bracketed when lo ≥ received ≥ hi.
+            if lo < received:
+                candidate -= quantum
+            elif hi > received:
+                candidate += quantum
+            else:
+                return candidate
+    # A fee that leaves a sliver of the principal puts the IRR so high (1e15 % and
+    # more) that a double cannot place it within 100 quanta, or brentq cannot
+    # bracket it: decide it in Decimal alone, by bisection on the quantum grid.
+    return _annualised_bisect(payments, received, annual_percent, quantum)
+
+
+def _annualised_bisect(
+    payments: list[Decimal], received: Decimal, annual_percent: Decimal, quantum: Decimal
+) -> Decimal:
+    """The least grid rate k x quantum whose upper half-quantum boundary has PV ≤ received.
+
+    PV falls as the rate rises, so "PV at (k + 1/2) quantum ≤ received" is false
+    below the answer and true from it on; at the answer the lower boundary's PV
+    is above what was received: the rate the certification walk accepts.
+    """
+    half = quantum / 2
+
+    def settled(k: int) -> bool:
+        return _pv(payments, monthly_rate(CTX.multiply(Decimal(k), quantum) + half)) <= received
+
+    # Below the contract rate the PV exceeds the principal, hence what was received.
+    k_lo = int(CTX.divide(annual_percent, quantum).to_integral_value(rounding=ROUND_FLOOR)) - 1
+    k_hi = max(k_lo + 1, int(CTX.divide(HUNDRED, quantum)))
+    while not settled(k_hi):
+        k_lo, k_hi = k_hi, 2 * k_hi
+    while k_hi - k_lo > 1:
+        mid = (k_lo + k_hi) // 2
+        if settled(mid):
+            k_hi = mid
         else:
-            return candidate
-    raise ArithmeticError("annualised rate did not converge")  # pragma: no cover
+            k_lo = mid
+    return CTX.multiply(Decimal(k_hi), quantum)
 
 
 # --- the fast path of the annualised rate ---------------------------------------------------

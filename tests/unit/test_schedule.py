@@ -406,3 +406,42 @@ def test_fee_of_95_percent_on_a_one_month_loan_has_an_annualised_rate() -> None:
     # monthly IRR = 1002.75/50 - 1 = 19.055, annualised 22866.00%.
     got = schedule.annualised_percent(1_000, 950, Decimal("3.30"), 1, EQUAL_INSTALLMENT, 2)
     assert got == Decimal("22866.00")
+
+
+@pytest.mark.parametrize("method", list(RepaymentMethod))
+def test_a_fee_leaving_one_fen_has_an_exact_annualised_rate(method: RepaymentMethod) -> None:
+    # One month, 10^15 fen lent, 1 fen received: the monthly IRR is about 10^15, beyond
+    # what a double can place within 100 quanta (this raised "did not converge"/ValueError).
+    # One payment A = 10^15 x (1 + 0.01%/12) for 1 fen received: monthly IRR = A - 1, and
+    # 1,200 x (A - 1) = 1.2 x 10^18 + 10^13 - 1,200 exactly (10^15 x 0.01 = 10^13).
+    p = 10**15
+    got = schedule.annualised_percent(p, p - 1, Decimal("0.01"), 1, method, 2)
+    assert got == Decimal("1200009999999998800.00")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    principal=st.integers(1_000, 10**10),
+    fee_per_mille=st.integers(1, 999),
+    rate_hundredths_bp=st.integers(0, 150_000),
+    n=st.sampled_from([1, 2, 3, 12, 36, 120, 360]),
+    method=st.sampled_from(list(RepaymentMethod)),
+    decimals=st.integers(0, 6),
+)
+def test_decimal_bisection_agrees_with_the_certification_walk(
+    principal: int,
+    fee_per_mille: int,
+    rate_hundredths_bp: int,
+    n: int,
+    method: RepaymentMethod,
+    decimals: int,
+) -> None:
+    # The bisection only answers where the walk cannot; where both can, they must agree.
+    fee = max(1, principal * fee_per_mille // 1000)
+    rate = Decimal(rate_hundredths_bp) / 10_000
+    quantum = Decimal(1).scaleb(-decimals)
+    with localcontext(CTX):
+        walk = schedule._annualised_reference(principal, fee, rate, n, method, quantum)
+        payments = schedule._payments(Decimal(principal), rate, n, method)
+        bisect = schedule._annualised_bisect(payments, Decimal(principal - fee), rate, quantum)
+    assert bisect == walk
