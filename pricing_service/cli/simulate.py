@@ -323,6 +323,26 @@ def _write_bad_rows(out: Path, load: PortfolioLoad) -> None:
         w.writerows(_bad_rows(load))
 
 
+def _run_facts(
+    args: argparse.Namespace,
+    policy: Policy,
+    load: PortfolioLoad,
+    as_of: datetime,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> RunFacts:
+    """What produced a portfolio report: the command, the policy, the instant, the input."""
+    return RunFacts(
+        command=_command_line(),
+        policy_version=policy.version,
+        policy_digest=policy.digest,
+        as_of=as_of,
+        portfolio_name=Path(args.portfolio).name,
+        rows=len(load.portfolio),
+        skipped_rows=_skipped(load),
+        extra=extra,
+    )
+
+
 def _skipped(load: PortfolioLoad) -> int:
     return len({p.row for p in load.problems})
 
@@ -351,16 +371,7 @@ def cmd_run(args: argparse.Namespace, client_factory: ClientFactory) -> int:
     _remove_stale(out, f"loans.{_other_format(args.format)}")
     _write_json(out / "summary.json", summary.to_json())
     _write_bad_rows(out, load)
-    run = RunFacts(
-        command=_command_line(),
-        policy_version=policy.version,
-        policy_digest=policy.digest,
-        as_of=as_of,
-        portfolio_name=Path(args.portfolio).name,
-        rows=len(load.portfolio),
-        skipped_rows=_skipped(load),
-        extra=(("Policy source", loaded.source),),
-    )
+    run = _run_facts(args, policy, load, as_of, extra=(("Policy source", loaded.source),))
     report = simulation_report(
         summary,
         load.portfolio,
@@ -428,14 +439,11 @@ def cmd_diff(args: argparse.Namespace, client_factory: ClientFactory) -> int:
     _remove_stale(out, f"base_loans.{other}", f"draft_loans.{other}")
     _write_json(out / "diff.json", diff.to_json(loan_limit=0))
     _write_bad_rows(out, load)
-    run = RunFacts(
-        command=_command_line(),
-        policy_version=base.policy.version,
-        policy_digest=base.policy.digest,
-        as_of=as_of,
-        portfolio_name=Path(args.portfolio).name,
-        rows=len(load.portfolio),
-        skipped_rows=_skipped(load),
+    run = _run_facts(
+        args,
+        base.policy,
+        load,
+        as_of,
         extra=(("Base policy source", base.source), ("Draft policy source", draft.source)),
     )
     _write_report(
@@ -749,14 +757,11 @@ def _montecarlo_report(
     def cny(value: Any) -> Decimal:
         return Decimal(int(value)) / 100
 
-    run = RunFacts(
-        command=_command_line(),
-        policy_version=loaded.policy.version,
-        policy_digest=loaded.policy.digest,
-        as_of=as_of,
-        portfolio_name=Path(args.portfolio).name,
-        rows=len(load.portfolio),
-        skipped_rows=_skipped(load),
+    run = _run_facts(
+        args,
+        loaded.policy,
+        load,
+        as_of,
         extra=(
             ("Paths x years", f"{summary['paths']:,} x {summary['years']}"),
             ("Seed", str(summary["seed"])),
