@@ -877,6 +877,15 @@ def cmd_calibrate(args: argparse.Namespace, client_factory: ClientFactory) -> in
         caption=f"Rule: {data['rule']}. Costs are first-year concessions against the "
         "ordinary-loan rate, exact sums of whole fen.",
     )
+    if result.warnings:
+        report.table(
+            "Warnings",
+            ("the calibrated draft",),
+            [[w] for w in result.warnings],
+            caption="The draft is a valid policy: these orderings are legal, probably unintended.",
+        )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     draft_policy = load_policy_bytes(result.draft_toml())[0]
     for product in draft_policy.products.values():
         if product.curve is not None and args.param.startswith(f"products.{product.product_id}."):

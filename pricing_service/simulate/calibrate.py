@@ -38,6 +38,7 @@ and no `same_cost_from` is given.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -239,6 +240,9 @@ class Calibration:
     bracket_cost_fen: tuple[int, int]
     evaluations: int
     document: dict[str, Any] = field(repr=False)  # the draft policy document
+    # Orderings the draft breaks that validation does not enforce (a better grade or a
+    # deeper cut discounted less): legal, but a PM should see them before proposing it.
+    warnings: tuple[str, ...] = ()
 
     @property
     def gap_fen(self) -> int:
@@ -277,6 +281,7 @@ class Calibration:
             "evaluations": self.evaluations,
             "draft_version": self.version,
             "draft_digest": digest_of(canonical_bytes(self.document)),
+            "warnings": list(self.warnings),
         }
 
 
@@ -373,7 +378,7 @@ def calibrate(
     original = parameter.current(policy_document)
     draft = parameter.apply(policy_document, value_of(ok))
     draft["version"] = f"{policy_document.get('version', '')}{VERSION_SUFFIX}"
-    build_policy(draft)  # the draft must be a valid policy
+    draft_policy = build_policy(draft)  # the draft must be a valid policy
     return Calibration(
         param=param,
         target_fen=target_cost_fen,
@@ -388,7 +393,34 @@ def calibrate(
         bracket_cost_fen=(cost(k_low), cost(k_high)),
         evaluations=len(costs),
         document=draft,
+        warnings=ordering_warnings(draft_policy, parameter.product_id),
     )
+
+
+def ordering_warnings(policy: Policy, product_id: str) -> tuple[str, ...]:
+    """Where a product rewards better evidence less: a better carbon grade (a lower number)
+    or a deeper coal-consumption cut (an earlier band) with a less generous adjustment."""
+    product = policy.products.get(product_id)
+    if product is None:
+        return ()
+    out: list[str] = []
+    grades = sorted(product.grade_adjust_bp.items())
+    for (better, a), (worse, b) in itertools.pairwise(grades):
+        if a > b:
+            out.append(
+                f"{product_id}: grade {better} gets {_fmt(a)} bp, less than grade {worse}'s "
+                f"{_fmt(b)} bp: a better grade would be discounted less"
+            )
+    bands = product.bands  # validated: min_reduction_pct strictly decreasing
+    for deeper, shallower in itertools.pairwise(bands):
+        if deeper.adjust_bp > shallower.adjust_bp:
+            out.append(
+                f"{product_id}: the >={_fmt(deeper.min_reduction_pct)}% band gets "
+                f"{_fmt(deeper.adjust_bp)} bp, less than the "
+                f">={_fmt(shallower.min_reduction_pct)}% band's {_fmt(shallower.adjust_bp)} bp: "
+                "a deeper cut would be discounted less"
+            )
+    return tuple(out)
 
 
 def _solve(cost: Callable[[int], int], target: int, ok: int, bad: int) -> tuple[int, int]:

@@ -373,3 +373,24 @@ def test_calibrate_refuses_a_target_that_is_not_a_plain_cny_amount(
     argv += ["--param", "products.lvtanrong.grade_adjust_bp", "--out", str(tmp_path)]
     assert main(argv) == 2
     assert f"--target-cost {target!r}: a plain CNY amount" in capsys.readouterr().err
+
+
+def test_calibrating_one_grade_past_its_neighbour_warns(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # L3 (grade 3) keeps its 40,000 CNY; L2 (grade 2, 1,000,000 CNY, 12 months interest-only)
+    # gets the other 5,000 CNY: 50 bp. -50.50 bp rounds 279.50 to 280 (half-even): 1.30 -> 2.80,
+    # a 50 bp concession; -50.51 would round to 279. Grade 2 then gets less than grade 3.
+    out = tmp_path / "out"
+    argv = ["simulate", "calibrate", str(book), "--as-of", AS_OF, "--target-cost", "45000"]
+    argv += ["--param", "products.lvtanrong.grade_adjust_bp.2", "--out", str(out)]
+    assert main(argv) == 0
+    result = json.loads((out / "calibration.json").read_text())
+    assert (result["value"], result["cost_fen"]) == ("-50.50", 4_500_000)
+    warning = (
+        "lvtanrong: grade 2 gets -50.50 bp, less than grade 3's -200 bp: "
+        "a better grade would be discounted less"
+    )
+    assert result["warnings"] == [warning]
+    assert f"warning: {warning}" in capsys.readouterr().err
+    assert "Warnings" in (out / "report.html").read_text(encoding="utf-8")

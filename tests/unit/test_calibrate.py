@@ -162,6 +162,7 @@ def test_grade_discount_for_a_budget_by_hand() -> None:
         "evaluations": 0,
         "draft_version": "2026.1-default-calibrated",
         "draft_digest": "",
+        "warnings": [],
     }
     table = result.document["products"]["lvtanrong"]["grade_adjust_bp"]
     assert table == {"1": "-123.49", "2": "-123.49", "3": "-123.49"}
@@ -197,6 +198,10 @@ def test_one_grade_changes_only_that_grade() -> None:
     )
     table = result.document["products"]["lvtanrong"]["grade_adjust_bp"]
     assert table == {"1": "-200", "2": "-100.50", "3": "-200"}
+    assert result.warnings == (
+        "lvtanrong: grade 2 gets -100.50 bp, less than grade 3's -200 bp: "
+        "a better grade would be discounted less",
+    )
 
 
 def test_transition_band_adjustment() -> None:
@@ -212,6 +217,22 @@ def test_transition_band_adjustment() -> None:
     )
     bands = result.document["products"]["transition"]["bands"]
     assert [b["adjust_bp"] for b in bands] == ["-60", "-20.50", "-10"]
+    assert result.warnings == ()  # still ordered: -60, -20.50, -10
+
+
+def test_a_band_calibrated_past_its_neighbour_is_flagged() -> None:
+    # The 10% band (index 0) solved for a 20 bp budget on a 10%+ cut: -20.50 bp, less
+    # generous than the 5% band's -30 bp. The draft is valid; the warning says what is odd.
+    p = book(transition(270))
+    result = calibrate(
+        p, document(), "products.transition.bands.0.adjust_bp", 200_000, PRICING_TIME
+    )
+    assert result.value == Decimal("-20.50")
+    assert result.warnings == (
+        "transition: the >=10% band gets -20.50 bp, less than the >=5% band's -30 bp: "
+        "a deeper cut would be discounted less",
+    )
+    assert result.to_json()["warnings"] == list(result.warnings)
 
 
 def test_other_products_count_but_do_not_move() -> None:
