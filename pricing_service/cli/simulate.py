@@ -38,6 +38,7 @@ from pricing_service.simulate.montecarlo import (
     ScoreDrift,
     default_migration,
     load_migration,
+    migration_from_document,
     run_montecarlo,
 )
 from pricing_service.simulate.portfolio import Portfolio
@@ -643,13 +644,28 @@ def _pct4(percent: str) -> str:
     return format(Decimal(percent).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN), "f")
 
 
-def _load_migration(args: argparse.Namespace) -> tuple[GradeTransitions, ScoreDrift]:
-    try:
-        return load_migration(args.transitions) if args.transitions else default_migration()
-    except MigrationModelError as exc:
-        raise SimulateUsageError(
-            f"--transitions {args.transitions}:\n  " + "\n  ".join(exc.problems)
-        ) from None
+def _load_migration(
+    args: argparse.Namespace, loaded: LoadedPolicy
+) -> tuple[GradeTransitions, ScoreDrift, str]:
+    """--transitions FILE, else the policy's [simulation] section, else the shipped default."""
+    if args.transitions:
+        source = str(args.transitions)
+        try:
+            return (*load_migration(args.transitions), source)
+        except MigrationModelError as exc:
+            problems = "\n  ".join(exc.problems)
+            raise SimulateUsageError(f"--transitions {source}:\n  {problems}") from None
+    section = parse_document(loaded.raw).get("simulation")
+    if section is not None:
+        try:
+            model = migration_from_document(section, "simulation.")
+        except MigrationModelError as exc:
+            problems = "\n  ".join(exc.problems)
+            raise SimulateUsageError(
+                f"policy {loaded.source}, [simulation]:\n  {problems}"
+            ) from None
+        return (*model, f"the policy's [simulation] section ({loaded.source})")
+    return (*default_migration(), "default (synthetic, unconfirmed)")
 
 
 def cmd_montecarlo(args: argparse.Namespace, client_factory: ClientFactory) -> int:
@@ -658,7 +674,7 @@ def cmd_montecarlo(args: argparse.Namespace, client_factory: ClientFactory) -> i
         raise SimulateUsageError("--years and --paths must be at least 1, --seed at least 0")
     as_of = parse_as_of(args.as_of)
     loaded = load_policy(args.policy, as_of, args, client_factory)
-    transitions, drift = _load_migration(args)
+    transitions, drift, migration_source = _load_migration(args, loaded)
     load = _read(args)
     out = _out_dir(args)
     with progress_bar(_show_progress(args), "paths") as tick:
@@ -689,7 +705,7 @@ def cmd_montecarlo(args: argparse.Namespace, client_factory: ClientFactory) -> i
                     )
                 )
     _write_bad_rows(out, load)
-    _write_report(_montecarlo_report(summary, args, loaded, load, as_of), out)
+    _write_report(_montecarlo_report(summary, args, loaded, load, as_of, migration_source), out)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -744,6 +760,7 @@ def _montecarlo_report(
     loaded: LoadedPolicy,
     load: PortfolioLoad,
     as_of: datetime,
+    migration_source: str,
 ) -> Report:
     years = [y["year"] for y in summary["per_year"]]
     keys = ("p5", "p25", "p50", "p75", "p95")
@@ -765,7 +782,7 @@ def _montecarlo_report(
         extra=(
             ("Paths x years", f"{summary['paths']:,} x {summary['years']}"),
             ("Seed", str(summary["seed"])),
-            ("Migration model", str(args.transitions or "default (synthetic, unconfirmed)")),
+            ("Migration model", migration_source),
         ),
     )
     life = summary["lifetime_concession"]

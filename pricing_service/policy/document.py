@@ -394,8 +394,10 @@ _KNOWN: dict[str, frozenset[str]] = {
             "evidence",
             "carbon",
             "products",
+            "simulation",  # optional: a migration model for Monte Carlo; pricing ignores it
         }
     ),
+    "simulation": frozenset({"grade_transition", "score_drift"}),
     "base_rate": frozenset({"tenor_split_months", "confirmed_through", "fixings"}),
     "base_rate.fixings[]": frozenset({"published_at", "lpr_1y", "lpr_5y"}),
     "spreads.tenor[]": frozenset({"max_months", "add_bp"}),
@@ -435,8 +437,10 @@ def _unknown_keys(c: _Checker, document: Mapping[str, Any]) -> None:
                 check(item, allowed, f"{path}[{i}]")
 
     check(document, _KNOWN[""], "")
-    for name in ("base_rate", "bounds", "rounding", "quote", "evidence", "carbon"):
+    for name in ("base_rate", "bounds", "rounding", "quote", "evidence", "carbon", "simulation"):
         check(document.get(name), _KNOWN[name], name)
+    if "simulation" in document and not isinstance(document["simulation"], dict):
+        c.problem("simulation", "must be a table ([simulation.grade_transition], ...)")
     base = document.get("base_rate")
     if isinstance(base, dict):
         each(base.get("fixings"), _KNOWN["base_rate.fixings[]"], "base_rate.fixings")

@@ -329,33 +329,43 @@ def parse_migration(raw: bytes) -> tuple[GradeTransitions, ScoreDrift]:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise MigrationModelError([f"not valid TOML: {exc}"]) from exc
+    return migration_from_document(doc)
+
+
+def migration_from_document(
+    doc: Mapping[str, Any], prefix: str = ""
+) -> tuple[GradeTransitions, ScoreDrift]:
+    """A migration model from parsed tables: a migration file, or a policy's [simulation]
+    section (then `prefix` is "simulation." so that problems name the policy's paths)."""
     problems = [
-        f"{key}: unknown section; expected grade_transition, score_drift"
+        f"{prefix}{key}: unknown section; expected grade_transition, score_drift"
         for key in doc
         if key not in ("grade_transition", "score_drift")
     ]
     transitions: GradeTransitions | None = None
     section = doc.get("grade_transition")
     if not isinstance(section, dict) or "matrix" not in section:
-        problems.append("grade_transition.matrix: missing (5 rows of 5 decimal strings)")
+        problems.append(f"{prefix}grade_transition.matrix: missing (5 rows of 5 decimal strings)")
     else:
         problems.extend(
-            f"grade_transition.{key}: unknown key; expected matrix"
+            f"{prefix}grade_transition.{key}: unknown key; expected matrix"
             for key in section
             if key != "matrix"
         )
         try:
-            transitions = GradeTransitions.from_rows(section["matrix"])
+            transitions = GradeTransitions.from_rows(
+                section["matrix"], f"{prefix}grade_transition.matrix"
+            )
         except MigrationModelError as exc:
             problems.extend(exc.problems)
     drift: ScoreDrift | None = None
     table = doc.get("score_drift")
     if not isinstance(table, dict):
-        problems.append("score_drift: missing (distribution, loc, scale)")
+        problems.append(f"{prefix}score_drift: missing (distribution, loc, scale)")
     else:
         drift = _drift_from_table(table, problems)
     if problems or transitions is None or drift is None:
-        raise MigrationModelError(problems)
+        raise MigrationModelError([p if p.startswith(prefix) else prefix + p for p in problems])
     return transitions, drift
 
 

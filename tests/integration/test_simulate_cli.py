@@ -11,7 +11,7 @@ import pytest
 from live_support import LiveServer
 
 from pricing_service.cli.main import main
-from pricing_service.policy.store import default_policy_bytes
+from pricing_service.policy.store import default_policies, default_policy_bytes, load_policy_bytes
 
 BOOK = """\
 loan_id,borrower_id,product_id,credit_rating,industry,principal_fen,term_months,repayment,carbon_grade,carbon_assessed_on
@@ -394,3 +394,48 @@ def test_calibrating_one_grade_past_its_neighbour_warns(
     assert result["warnings"] == [warning]
     assert f"warning: {warning}" in capsys.readouterr().err
     assert "Warnings" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def _policy_with_simulation(tmp_path: Path, section: str) -> Path:
+    path = tmp_path / "policy-with-migration.toml"
+    path.write_text(default_policy_bytes().decode() + "\n" + section, encoding="utf-8")
+    return path
+
+
+def test_montecarlo_takes_the_migration_model_from_the_policy(book: Path, tmp_path: Path) -> None:
+    section = IDENTITY.replace("[grade_transition]", "[simulation.grade_transition]").replace(
+        "[score_drift]", "[simulation.score_drift]"
+    )
+    policy = _policy_with_simulation(tmp_path, section)
+    out = tmp_path / "out"
+    argv = ["simulate", "montecarlo", str(book), "--policy", str(policy), "--as-of", AS_OF]
+    assert main([*argv, "--years", "3", "--paths", "10", "--out", str(out)]) == 0
+    life = json.loads((out / "montecarlo.json").read_text())["lifetime_concession"]
+    assert life["expected_cny"] == life["baseline_cny"] == "100000.00"  # identity: no migration
+    assert "[simulation] section" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_bad_migration_model_in_the_policy_is_a_usage_error(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    section = IDENTITY.replace("[grade_transition]", "[simulation.grade_transition]").replace(
+        "[score_drift]", "[simulation.score_drift]"
+    )
+    section = section.replace('["1", "0", "0", "0", "0"]', '["0.9", "0", "0", "0", "0"]')
+    policy = _policy_with_simulation(tmp_path, section)
+    argv = ["simulate", "montecarlo", str(book), "--policy", str(policy), "--out", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "simulation.grade_transition.matrix[0] (from grade 1): sums to 0.9" in err
+
+
+def test_a_policy_with_a_simulation_section_prices_like_one_without(tmp_path: Path) -> None:
+    section = IDENTITY.replace("[grade_transition]", "[simulation.grade_transition]").replace(
+        "[score_drift]", "[simulation.score_drift]"
+    )
+    policy = _policy_with_simulation(tmp_path, section)
+    loaded, _ = load_policy_bytes(policy.read_bytes())
+    (default,) = default_policies().versions
+    assert loaded.digest != default.digest  # content-addressed: the section is part of it
+    assert loaded.spreads_bp == default.spreads_bp
+    assert loaded.products == default.products
