@@ -36,7 +36,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(audit_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(audit_dir: Path, port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update(
         PRICING_LOG_FORMAT="json",
@@ -53,8 +53,9 @@ def _start(audit_dir: Path, port: int) -> subprocess.Popen[bytes]:
             str(audit_dir),
         ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        # The server's JSON log lines (serving, draining, stopped) tell where a slow stop hung.
+        stdout=log.open("ab") if log is not None else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     with PricingClient(f"127.0.0.1:{port}", default_timeout=1.0, max_attempts=1) as client:
@@ -154,7 +155,8 @@ def test_kill_9_under_load_loses_no_acknowledged_quote(tmp_path: Path, kill_afte
     assert size_before >= len(received)
 
     port2 = _free_port()
-    proc2 = _start(audit_dir, port2)
+    server_log = tmp_path / "server2.log"
+    proc2 = _start(audit_dir, port2, server_log)
     try:
         with PricingClient(f"127.0.0.1:{port2}", default_timeout=5.0) as client:
             # Idempotency survives the crash: a retry of an acknowledged request.
@@ -172,7 +174,15 @@ def test_kill_9_under_load_loses_no_acknowledged_quote(tmp_path: Path, kill_afte
             assert proof.tree_size >= size_before + 1
     finally:
         proc2.send_signal(signal.SIGTERM)
-        assert proc2.wait(timeout=30) == 0
+        try:
+            code = proc2.wait(timeout=60)  # drain (grace 10 s) + final checkpoint, on a busy box
+        except subprocess.TimeoutExpired:
+            proc2.kill()
+            tail = server_log.read_text(errors="replace")[-2000:]
+            raise AssertionError(
+                f"server did not stop within 60 s of SIGTERM; its log:\n{tail}"
+            ) from None
+        assert code == 0, server_log.read_text(errors="replace")[-2000:]
 
     result = _verify(audit_dir)
     assert result.returncode == 0, result.stdout + result.stderr
