@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import signal
 import sys
 import threading
@@ -18,6 +19,17 @@ from pricing_service.bootstrap import build_components, start_aio_server, start_
 from pricing_service.config import ServiceConfig, load_config
 from pricing_service.domain.errors import PolicyError
 from pricing_service.logging import configure_logging
+
+# A stop that outlasts the notice, the grace period and this margin is stuck somewhere:
+# every thread's stack goes to stderr then, so the operator (or a test) sees where.
+STUCK_STOP_MARGIN_SECONDS = 20.0
+
+
+def _watch_stop(config: ServiceConfig) -> None:
+    faulthandler.dump_traceback_later(
+        config.shutdown_notice_seconds + config.grace_seconds + STUCK_STOP_MARGIN_SECONDS,
+        exit=False,
+    )
 
 
 def _serve_sync(config: ServiceConfig) -> int:
@@ -43,6 +55,7 @@ def _serve_sync(config: ServiceConfig) -> int:
         audit_dir=str(config.audit_dir),
     )
     stop.wait()
+    _watch_stop(config)
     running.health.enter_graceful_shutdown()
     log.info(
         "draining",
@@ -52,6 +65,7 @@ def _serve_sync(config: ServiceConfig) -> int:
     )
     time.sleep(config.shutdown_notice_seconds)
     running.stop()
+    faulthandler.cancel_dump_traceback_later()
     log.info("stopped")
     return 0
 
@@ -80,6 +94,7 @@ async def _serve_aio(config: ServiceConfig) -> int:
         audit_dir=str(config.audit_dir),
     )
     await stop.wait()
+    _watch_stop(config)
     await running.health.enter_graceful_shutdown()
     log.info(
         "draining",
@@ -89,6 +104,7 @@ async def _serve_aio(config: ServiceConfig) -> int:
     )
     await asyncio.sleep(config.shutdown_notice_seconds)
     await running.stop()
+    faulthandler.cancel_dump_traceback_later()
     log.info("stopped")
     return 0
 
