@@ -4,27 +4,49 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install protos run test test-fast lint bench docker docker-check clean java-client java-example
+.PHONY: install lock protos run test test-fast lint bench docker docker-check clean java-client java-example
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml protos/pyproject.toml clients/python/pyproject.toml
+# Exactly the committed lock (hashes required, nothing resolved), then the three local
+# distributions from source on top of it; `pip check` proves the lock satisfies them.
+$(STAMP): requirements/dev.txt pyproject.toml protos/pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ./protos -e ./clients/python -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements/dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		-e ./protos -e ./clients/python -e .
+	$(PY) -m pip check
 	touch $(STAMP)
 
+# Re-resolve the locks on purpose (newest versions the pyproject ranges allow); review, commit.
+lock: install
+	PYTHON=$(PY) scripts/lock.sh
+
+# buf (the contract linter) from the npm lock; only `make lint` needs it, and Node.js with it.
+NPM_STAMP := requirements/npm/node_modules/.installed
+$(NPM_STAMP): requirements/npm/package.json requirements/npm/package-lock.json
+	@command -v npm >/dev/null || { echo "make lint needs Node.js and npm for buf (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+	npm ci --prefix requirements/npm --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+# Generated code from the pinned generators only (check_codegen.py refuses any other).
 protos: install
+	$(PY) scripts/check_codegen.py
 	PYTHON=$(PY) scripts/gen_protos.sh
 
+# Ctrl-C reaches the server alone (its own foreground process group): it drains, exits 0, and so
+# does make. See scripts/run_foreground.py.
 run: install
-	$(VENV)/bin/pricing-service serve
+	$(PY) scripts/run_foreground.py $(VENV)/bin/pricing-service serve
 
 test: install
 	$(PY) -m pytest tests
 
-lint: install
+lint: install $(NPM_STAMP)
+	$(PY) scripts/check_codegen.py
 	PYTHON=$(PY) scripts/check_protos_drift.sh
+	scripts/check_protos_buf.sh
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy pricing_service clients/python/ecoloan_client
