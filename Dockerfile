@@ -3,16 +3,18 @@
 #   docker build -t ecoloan-pricing:latest .                      # online: wheels from the index
 #   docker build --build-arg OFFLINE=1 -t ecoloan-pricing:latest .  # air-gapped: wheels from ./wheelhouse
 #
+# Both install exactly the committed runtime lock, requirements/runtime.txt (hashes required, no
+# resolution): the same versions as `make install`'s dev lock, which is constrained by it.
 # OFFLINE=1 installs only from a wheelhouse in the build context (no index is contacted):
-#   pip wheel --only-binary=:all: -w wheelhouse ./protos ./clients/python . 'setuptools>=68' wheel
+#   pip download --only-binary=:all: --require-hashes --no-deps -d wheelhouse -r requirements/runtime.txt
 # made on a linux/amd64 (or matching) host with CPython 3.11. WHEELHOUSE names that directory
 # relative to the context (default: wheelhouse; `make docker-check` uses docker-build/wheelhouse).
 #
-# Stages: pyprojects, sources (files only) -> reqs (the dependency list, read from the pyproject
-# files alone) -> wheels-0 | wheels-1 (online download | offline copy; only the one OFFLINE selects
-# is built) -> build (a venv: dependencies first, then the project from source without deps) ->
-# runtime (the venv and a non-root user, nothing else). A source edit rebuilds only the last
-# layers; the dependency layer is reused while the pyproject files are unchanged.
+# Stages: lock, sources (files only) -> wheels-0 | wheels-1 (online download | offline copy; only
+# the one OFFLINE selects is built) -> build (a venv: the locked dependencies first, then the
+# project from source without deps) -> runtime (the venv and a non-root user, nothing else). A
+# source edit rebuilds only the last layers; the dependency layer is reused while the lock is
+# unchanged.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 # 0: download wheels from the package index; 1: only the wheelhouse in the build context.
@@ -26,10 +28,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore
 
 # --- the build inputs, gathered in file-only stages (cheap layers, exact cache keys) -------------
-FROM scratch AS pyprojects
-COPY pyproject.toml /src/
-COPY protos/pyproject.toml /src/protos/
-COPY clients/python/pyproject.toml /src/clients/python/
+FROM scratch AS lock
+COPY requirements/runtime.txt /requirements.txt
 
 FROM scratch AS sources
 COPY pyproject.toml README.md /src/
@@ -37,25 +37,11 @@ COPY protos/ /src/protos/
 COPY clients/python/ /src/clients/python/
 COPY pricing_service/ /src/pricing_service/
 
-# --- the third-party requirements, read from the three pyproject files and nothing else ---------
-FROM base AS reqs
-COPY --from=pyprojects /src/ /src/
-WORKDIR /src
-# Runtime dependencies of the three distributions, minus the two that are built here from source.
-RUN python -c "import re, tomllib; \
-local = {'ecoloan-pricing-protos', 'ecoloan-pricing-client', 'ecoloan-pricing-service'}; \
-name = lambda d: re.split(r'[\s\[<>=!~;(]', d, maxsplit=1)[0].lower().replace('_', '-'); \
-deps = {d for p in ('pyproject.toml', 'protos/pyproject.toml', 'clients/python/pyproject.toml') \
-        for d in tomllib.load(open(p, 'rb'))['project']['dependencies'] if name(d) not in local}; \
-print('\n'.join(sorted(deps)))" > /requirements.txt \
- && printf 'setuptools>=68\nwheel\n' > /build-requirements.txt \
- && cat /requirements.txt
-
-# --- wheels, online: binary wheels only, so no compiler is needed anywhere ----------------------
+# --- wheels, online: the lock's binary wheels, each checked against its hash --------------------
 FROM base AS wheels-0
-COPY --from=reqs /requirements.txt /build-requirements.txt /
-RUN python -m pip wheel --only-binary=:all: --wheel-dir /wheelhouse \
-        -r /requirements.txt -r /build-requirements.txt
+COPY --from=lock /requirements.txt /
+RUN python -m pip download --only-binary=:all: --require-hashes --no-deps \
+        --dest /wheelhouse -r /requirements.txt
 
 # --- wheels, offline: the wheelhouse shipped in the build context; no index is contacted --------
 FROM base AS wheels-1
@@ -65,13 +51,14 @@ COPY ${WHEELHOUSE}/ /wheelhouse/
 # --- build: a venv with the dependencies (cached layer), then the project without deps ----------
 # Only the stage that OFFLINE selects is built.
 FROM wheels-${OFFLINE} AS build
-COPY --from=reqs /requirements.txt /
+COPY --from=lock /requirements.txt /
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-index --find-links /wheelhouse -r /requirements.txt
+ && /opt/venv/bin/pip install --no-index --find-links /wheelhouse --require-hashes --no-deps \
+        -r /requirements.txt
 COPY --from=sources /src/ /src/
-# --no-index also for the isolated build environments (setuptools comes from the wheelhouse).
-# Then drop the installers from the venv: the runtime image has no pip/setuptools.
-RUN /opt/venv/bin/pip install --no-index --find-links /wheelhouse --no-deps \
+# Built with the venv's own (locked) setuptools, so nothing outside the lock is used. Then drop
+# the installers from the venv: the runtime image has no pip/setuptools.
+RUN /opt/venv/bin/pip install --no-index --no-deps --no-build-isolation \
         /src/protos /src/clients/python /src \
  && /opt/venv/bin/pip check \
  && /opt/venv/bin/pip uninstall --yes pip setuptools \

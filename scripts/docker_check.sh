@@ -3,9 +3,10 @@
 #
 #   1. a local `python:3.11-slim` (Debian bookworm by debootstrap) in buildah's vfs storage, cached
 #      (scripts/docker_base_image.sh);
-#   2. a wheelhouse of the runtime dependencies made on this host (CPython 3.11, same platform as
-#      the image) in docker-build/wheelhouse, cached by the pyproject files; the three local
-#      distributions are built offline from it into docker-build/dist;
+#   2. a wheelhouse of the runtime lock (requirements/runtime.txt, every file checked against its
+#      hash) downloaded on this host (CPython 3.11, same platform as the image) into
+#      docker-build/wheelhouse, cached by the lock; the three local distributions are built
+#      offline from it into docker-build/dist;
 #   3. `buildah bud --build-arg OFFLINE=1`: the air-gapped install path (pip --no-index);
 #   4. the image's own CMD run with `buildah run --isolation chroot` (host network, so loopback on a
 #      free port), a gRPC health check from the host, the image's HEALTHCHECK run inside the
@@ -55,7 +56,7 @@ fi
 "$PY" -c 'import grpc, grpc_health.v1' 2>/dev/null \
     || die "$PY lacks grpcio/grpcio-health-checking (run \`make install\`)"
 mkdir -p "$DOCKER_BUILD_DIR"
-for f in Dockerfile .dockerignore pyproject.toml README.md protos/pyproject.toml \
+for f in Dockerfile .dockerignore pyproject.toml README.md requirements/runtime.txt protos/pyproject.toml \
          clients/python/pyproject.toml pricing_service/__init__.py; do
     [[ -e "$REPO_ROOT/$f" ]] || die "$f is missing: the Dockerfile needs it in the build context"
 done
@@ -67,20 +68,17 @@ DOCKER_BUILD_DIR="$DOCKER_BUILD_DIR" "$REPO_ROOT/scripts/docker_base_image.sh" \
     || die "could not build the local python:3.11-slim base image"
 
 # ---------------------------------------------------------------------------------------------
-# 2. wheelhouse (third-party runtime deps + build backend), rebuilt when a pyproject changes
+# 2. wheelhouse (the runtime lock's wheels), downloaded again when the lock changes
 log "step 2/4: wheelhouse in $WHEELHOUSE_REL"
-stamp_want="$(cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/protos/pyproject.toml" \
-    "$REPO_ROOT/clients/python/pyproject.toml" | sha256sum | cut -d' ' -f1) $(uname -m)"
+stamp_want="$(sha256sum <"$REPO_ROOT/requirements/runtime.txt" | cut -d' ' -f1) $(uname -m)"
 if [[ "$(cat "$WHEELHOUSE/.stamp" 2>/dev/null)" != "$stamp_want" ]]; then
     tmp="$REPO_ROOT/docker-build/wheelhouse.tmp"
     rm -rf "$tmp" && mkdir -p "$tmp"
-    # Binary wheels only: the image has no compiler. Resolving the three local projects gives
-    # exactly their runtime dependencies (no dev extras); their own wheels are moved to dist/.
-    timeout 900 "$PY" -m pip wheel --quiet --disable-pip-version-check --only-binary=:all: \
-        --wheel-dir "$tmp" "$REPO_ROOT/protos" "$REPO_ROOT/clients/python" "$REPO_ROOT" \
-        'setuptools>=68' wheel >"$DOCKER_BUILD_DIR/wheelhouse.log" 2>&1 \
-        || { tail -n 20 "$DOCKER_BUILD_DIR/wheelhouse.log" >&2; die "pip wheel failed (log: $DOCKER_BUILD_DIR/wheelhouse.log)"; }
-    rm -f "$tmp"/ecoloan_pricing_*.whl
+    # Binary wheels only: the image has no compiler. Exactly the lock, as the online build does.
+    timeout 900 "$PY" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+        --require-hashes --no-deps --dest "$tmp" -r "$REPO_ROOT/requirements/runtime.txt" \
+        >"$DOCKER_BUILD_DIR/wheelhouse.log" 2>&1 \
+        || { tail -n 20 "$DOCKER_BUILD_DIR/wheelhouse.log" >&2; die "pip download failed (log: $DOCKER_BUILD_DIR/wheelhouse.log)"; }
     echo "$stamp_want" >"$tmp/.stamp"
     rm -rf "$WHEELHOUSE" && mv "$tmp" "$WHEELHOUSE"
 else
