@@ -9,19 +9,22 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 # Exactly the committed lock (hashes required, nothing resolved), then the three local
-# distributions from source on top of it; `pip check` proves the lock satisfies them.
+# distributions from source on top of it; `pip check` proves the lock satisfies them. (The
+# warning silenced is setuptools' generic note on every editable install.)
 $(STAMP): requirements/dev.txt pyproject.toml protos/pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
 		-r requirements/dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+	PYTHONWARNINGS='ignore:Editable installation' \
+		$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
 		-e ./protos -e ./clients/python -e .
 	$(PY) -m pip check
 	touch $(STAMP)
 
-# Re-resolve the locks on purpose (newest versions the pyproject ranges allow); review, commit.
+# Refresh the locks on purpose; review the diff, commit. Pins still allowed by the pyproject
+# ranges are kept; LOCK_ARGS=--upgrade moves everything, LOCK_ARGS='--upgrade-package numpy' one.
 lock: install
-	PYTHON=$(PY) scripts/lock.sh
+	PYTHON=$(PY) scripts/lock.sh $(LOCK_ARGS)
 
 # buf (the contract linter) from the npm lock; only `make lint` needs it, and Node.js with it.
 NPM_STAMP := requirements/npm/node_modules/.installed

@@ -16,7 +16,8 @@ compile() {  # compile IN OUT [pip-compile flags...]
     local in=$1 out=$2; shift 2
     "$PY" -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
         --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
-        --output-file "$out" "$@" "$in"
+        --output-file "$out" "$@" "$in" \
+        2> >(grep -v 'may be rejected by pip install' >&2)  # about the editables, stripped below
     # Drop each local editable: its "pip will require a hash" warning, the -e line and its "# via".
     "$PY" - "$out" <<'PYEOF'
 import re, sys
