@@ -73,10 +73,12 @@ RUN groupadd --gid ${UID} pricing \
  && useradd --uid ${UID} --gid pricing --home-dir /var/lib/pricing --no-create-home \
         --shell /usr/sbin/nologin pricing \
  && install -d -o pricing -g pricing -m 0750 /var/lib/pricing /var/lib/pricing/audit \
+ && install -d -o pricing -g pricing -m 0700 /var/lib/pricing/keys \
  && rm -rf /root/.cache /tmp/*
 ENV PATH=/opt/venv/bin:$PATH \
     PRICING_LISTEN=0.0.0.0:50051 \
-    PRICING_AUDIT_DIR=/var/lib/pricing/audit
+    PRICING_AUDIT_DIR=/var/lib/pricing/audit \
+    PRICING_AUDIT_SIGNER_KEY=/var/lib/pricing/keys/audit.skey
 WORKDIR /var/lib/pricing
 EXPOSE 50051
 # Probes the gRPC health service on the port PRICING_LISTEN names (so overriding it keeps working).

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock protos run test test-fast lint bench docker docker-check clean java-client java-example
+.PHONY: install lock protos run test test-fast lint bench docker docker-check clean java-client java-example screenshot soak
 
 install: $(STAMP)
 
@@ -23,7 +23,12 @@ $(STAMP): requirements/dev.txt pyproject.toml protos/pyproject.toml clients/pyth
 
 # Refresh the locks on purpose; review the diff, commit. Pins still allowed by the pyproject
 # ranges are kept; LOCK_ARGS=--upgrade moves everything, LOCK_ARGS='--upgrade-package numpy' one.
-lock: install
+# Only the locked tools are needed (pip-tools), not a consistent install: a dependency just
+# added to a pyproject is not in the lock yet, which is why one runs this.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements/dev.txt
 	PYTHON=$(PY) scripts/lock.sh $(LOCK_ARGS)
 
 # buf (the contract linter) from the npm lock; only `make lint` needs it, and Node.js with it.
@@ -53,6 +58,12 @@ lint: install $(NPM_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy pricing_service clients/python/ecoloan_client
+	@# pytest puts each test directory on sys.path, so helpers (conftest, *_support) are imported
+	@# by bare name; mypy sees each directory the same way, one at a time (--strict from pyproject).
+	for d in tests/unit tests/integration tests/e2e; do MYPYPATH=$$d $(VENV)/bin/mypy $$d || exit 1; done
+	$(VENV)/bin/mypy bench
+	@# The layering contract: imports only downward, no module importing itself back.
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_layers.py
 
 # The Java client (clients/java), from Debian's packages only; see clients/java/README.md.
 JAVA_JAR     := clients/java/build/ecoloan-pricing-client.jar
@@ -70,6 +81,14 @@ java-client: install
 
 java-example: $(JAVA_JAR)
 	clients/java/run-example.sh --target $(TARGET) $(if $(PUBLIC_KEY),--public-key $(PUBLIC_KEY))
+
+# The soak of tests/e2e/test_soak.py for longer (make test runs 60 s of it).
+SOAK_SECONDS ?= 600
+soak: install
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_soak.py
+
+screenshot: install
+	$(PY) scripts/report_screenshot.py
 
 bench: install
 	$(PY) -m bench.run

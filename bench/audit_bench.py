@@ -85,12 +85,12 @@ def _drive(log: Any, events: list[Any], seconds: float) -> dict[str, Any]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     """Run the audit writer benchmark; returns the result document."""
-    from pricing_service.api import convert  # noqa: PLC0415
-    from pricing_service.api.quoting import price_effective  # noqa: PLC0415
+    from pricing_service.api.incoming import PbIncoming  # noqa: PLC0415
     from pricing_service.audit.sink import AuditEvent  # noqa: PLC0415
     from pricing_service.audit.writer import AuditLogConfig, DurableAuditLog  # noqa: PLC0415
     from pricing_service.config import ServiceConfig  # noqa: PLC0415
     from pricing_service.policy.store import default_policies  # noqa: PLC0415
+    from pricing_service.quoting.pricing import price_effective  # noqa: PLC0415
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     seconds = 1.0 if quick else 3.0
@@ -98,12 +98,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     mix = workload.build(2_000)
     events: list[Any] = []
     for req in mix.requests:
-        quote, policy = price_effective(req, policies)
+        incoming = PbIncoming(req)
+        priced = price_effective(incoming, policies)
+        policy = priced.policy
         events.append(
             AuditEvent(
                 kind="quote",
-                request=convert.canonical_json(req),
-                response=convert.canonical_json(quote),
+                request=incoming.document(),
+                response=priced.document,
                 error=None,
                 caller="anonymous@ipv4:127.0.0.1:50000",
                 policy_digest=policy.digest,

@@ -135,10 +135,12 @@ def domain_caches() -> dict[str, Any]:
 def run(quick: bool = False, core: int = 0) -> dict[str, Any]:
     """Run the engine benchmark; returns the result document."""
     from pricing_service.api import convert  # noqa: PLC0415
-    from pricing_service.api.quoting import QuoteService, price_effective  # noqa: PLC0415
+    from pricing_service.api.incoming import PbIncoming  # noqa: PLC0415
     from pricing_service.audit.log_only import DisabledAuditSink  # noqa: PLC0415
     from pricing_service.domain.engine import price  # noqa: PLC0415
     from pricing_service.policy.store import default_policies  # noqa: PLC0415
+    from pricing_service.quoting.pricing import price_effective  # noqa: PLC0415
+    from pricing_service.quoting.service import QuoteService  # noqa: PLC0415
 
     # The quote service logs the policy it archives; keep the table readable.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -168,7 +170,11 @@ def run(quick: bool = False, core: int = 0) -> dict[str, Any]:
         return price(domain[i], policy)
 
     def service_call(i: int) -> object:
-        return price_effective(pb_requests[i], policies)
+        incoming = PbIncoming(pb_requests[i])
+        priced = price_effective(incoming, policies)
+        return convert.quote_to_pb(
+            priced.quote, quote_id=priced.quote_id, request=incoming.document()
+        )
 
     service = QuoteService(policies, DisabledAuditSink("bench"))
     serial = iter(range(1 << 62))
@@ -176,7 +182,7 @@ def run(quick: bool = False, core: int = 0) -> dict[str, Any]:
     def quote_service_call(i: int) -> object:
         req = pb_requests[i]
         req.request_id = f"bench-svc-{next(serial)}"
-        return service.create_quote(req, CALLER)
+        return convert.create_response(service.create_quote(PbIncoming(req), CALLER))
 
     cache_totals = {name: {"hits": 0, "misses": 0} for name in caches}
 

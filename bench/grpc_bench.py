@@ -123,12 +123,14 @@ def _env(audit: bool | None) -> dict[str, str]:
     return env
 
 
-def start_quote_server(server: Server) -> None:
-    """`pricing-service serve` on `server.port`, pinned to the server core."""
+def start_quote_server(
+    server: Server, *, pin: bool = True, extra_env: dict[str, str] | None = None
+) -> None:
+    """`pricing-service serve` on `server.port`, pinned to the server core unless not `pin`."""
     assert server.audit_dir is not None
     server.audit_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
-        *_taskset(SERVER_CORE),
+        *(_taskset(SERVER_CORE) if pin else []),
         _pricing_service_bin(),
         "serve",
         "--listen",
@@ -140,9 +142,14 @@ def start_quote_server(server: Server) -> None:
     ]
     with server.log_path.open("wb") as log:
         server.proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=log, env=_env(server.audit), cwd=ROOT
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**_env(server.audit), **(extra_env or {})},
+            cwd=ROOT,
         )
-    _pin_fallback(server)
+    if pin:
+        _pin_fallback(server)
 
 
 def start_echo_server(server: Server, response_size: int) -> None:
@@ -347,8 +354,8 @@ def _probe_here(tmp: Path) -> dict[str, Any]:
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
     try:
-        from pricing_service.audit.service_log import open_service_log  # noqa: PLC0415
         from pricing_service.config import load_config  # noqa: PLC0415
+        from pricing_service.quoting.service_log import open_service_log  # noqa: PLC0415
 
         config = load_config(env={}, audit_dir=tmp / "probe")
         opened = open_service_log(config)

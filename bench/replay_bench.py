@@ -1,19 +1,23 @@
 """Replay at scale: log real quotes, then time `pricing audit replay` on the log.
 
-    python -m bench.replay_bench [--quick] [--sizes 10000,100000] [--profile] [--keep]
+    python -m bench.replay_bench [--quick] [--sizes 100000,1000000] [--jobs 2] [--profile] [--keep]
 
 1. Generates a log of REAL quotes: `QuoteService(default_policies(), DurableAuditLog(...))`
    (fsync off: generation speed only) and `service.begin_create(request, "bench")` for the
    request mix of bench/workload.py, built chunk by chunk (1,000 in flight, memory bounded),
    each request distinct (its index is in request_id and borrower_id). One request in 20
    is made invalid so the log also holds refusals (the mix itself has none). The log
-   grows to each size in turn (10,000 then 100,000; --quick 2,000 then 20,000).
+   grows to each size in turn (100,000 then 1,000,000; --quick 2,000 then 20,000); the
+   time to build each step is reported (`generate.seconds`, `build_seconds_at`).
 2. After each size, runs `replay_records(iter_records(logdir), ArchivedPolicies(logdir))`
-   (what `pricing audit replay LOGDIR` runs) in a fresh child process pinned to one
-   core, which reports wall and CPU seconds and peak RSS (VmHWM). Replay streams, so the
-   peak RSS should not grow with the log. The benchmark fails unless every record
-   replays identically (0 differences) and every record written was replayed.
-3. Writes bench/results/replay.json. Target: replay >= 50,000 records/s.
+   (what `pricing audit replay --jobs 1 LOGDIR` runs) in a fresh child process pinned to
+   one core, which reports wall and CPU seconds and peak RSS (VmHWM); then, with
+   --jobs N > 1, `replay_log(logdir, jobs=N)` (what `--jobs N` runs) on N cores, whose
+   report must equal the one-process report exactly; its peak RSS is the parent's and,
+   separately, the largest worker's. Replay streams, so the peak RSS should not grow
+   with the log. The benchmark fails unless every record replays identically (0
+   differences) and every record written was replayed.
+3. Writes bench/results/replay.json. Target: replay >= 50,000 records/s on one core.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from bench.common import ROOT, machine_info, now_iso, ratio, write_result
 
 ORIGIN = "changji.example/pricing-audit/replay-bench"
 CALLER = "bench"
-SIZES = (10_000, 100_000)
+SIZES = (100_000, 1_000_000)
 QUICK_SIZES = (2_000, 20_000)
 IN_FLIGHT = 1_000
 REFUSAL_EVERY = 20
@@ -54,20 +58,35 @@ TARGET_RECORDS_PER_S = 50_000
 REFUSALS = ("term_out_of_range", "missing_evidence", "zero_principal")
 
 _REPLAY_CHILD = """
-import json, os, sys, time
+import hashlib, json, os, resource, sys, time
 from pathlib import Path
-os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+jobs = int(sys.argv[3])
+cores = sorted(os.sched_getaffinity(0))[:jobs]
+os.sched_setaffinity(0, set(cores))
 from pricing_service.audit.reader import iter_records
-from pricing_service.audit.replay import ArchivedPolicies, replay_records
+from pricing_service.api.incoming import decode_document
+from pricing_service.quoting.replay import ArchivedPolicies, replay_records
+from pricing_service.quoting.replay_jobs import replay_log
 logdir, profile = Path(sys.argv[1]), sys.argv[2] == "profile"
 if profile:
     import cProfile, io, pstats
     prof = cProfile.Profile()
     prof.enable()
 t0, c0 = time.perf_counter(), time.process_time()
-report = replay_records(iter_records(logdir), ArchivedPolicies(logdir))
-seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+if jobs == 1:
+    report = replay_records(iter_records(logdir), ArchivedPolicies(logdir), decode=decode_document)
+else:
+    report = replay_log(logdir, decode=decode_document, jobs=jobs)
+seconds = time.perf_counter() - t0
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = time.process_time() - c0 + children.ru_utime + children.ru_stime
 out = {
+    "jobs": jobs,
+    "cores": cores,
+    "report_sha256": hashlib.sha256(
+        json.dumps(report.to_json(), sort_keys=True, default=str).encode()
+    ).hexdigest(),
+    "worker_peak_rss_mb": children.ru_maxrss / 1024 if jobs > 1 else None,
     "records": report.records,
     "selected": report.selected,
     "quotes": report.quotes,
@@ -76,7 +95,6 @@ out = {
     "differences": len(report.differences),
     "first_differences": [repr(d) for d in report.differences[:5]],
     "policies": len(report.policies),
-    "core": min(os.sched_getaffinity(0)),
     "seconds": seconds,
     "cpu_seconds": cpu,
     # VmHWM, not ru_maxrss: the latter carries over the forking parent's peak.
@@ -143,6 +161,8 @@ def _generate(
     service: Any, rng: random.Random, start: int, stop: int, kinds: Counter[str]
 ) -> dict[str, Any]:
     """Quote requests start..stop-1 through the service, IN_FLIGHT at a time."""
+    from pricing_service.api.incoming import PbIncoming  # noqa: PLC0415
+
     refused = 0
     t0, c0 = time.perf_counter(), time.process_time()
     for chunk_start in range(start, stop, IN_FLIGHT):
@@ -150,7 +170,7 @@ def _generate(
         for i in range(chunk_start, min(stop, chunk_start + IN_FLIGHT)):
             req, kind = _request(rng, i)
             kinds[kind] += 1
-            pending.append(service.begin_create(req, CALLER))
+            pending.append(service.begin_create(PbIncoming(req), CALLER))
         for p in pending:
             p.future.result()  # durable (fsync off: written); raises if the log failed
             refused += p.refusal is not None
@@ -164,13 +184,20 @@ def _generate(
     }
 
 
-def _replay(logdir: Path, profile: bool = False) -> dict[str, Any]:
+def _replay(logdir: Path, profile: bool = False, jobs: int = 1) -> dict[str, Any]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     out = subprocess.run(
-        [sys.executable, "-c", _REPLAY_CHILD, str(logdir), "profile" if profile else "-"],
+        [
+            sys.executable,
+            "-c",
+            _REPLAY_CHILD,
+            str(logdir),
+            "profile" if profile else "-",
+            str(jobs),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -184,6 +211,8 @@ def _replay(logdir: Path, profile: bool = False) -> dict[str, Any]:
     result["seconds"] = round(result["seconds"], 3)
     result["cpu_seconds"] = round(result["cpu_seconds"], 3)
     result["peak_rss_mb"] = round(result["peak_rss_mb"], 1)
+    if result["worker_peak_rss_mb"] is not None:
+        result["worker_peak_rss_mb"] = round(result["worker_peak_rss_mb"], 1)
     return result
 
 
@@ -210,12 +239,13 @@ def run(
     profile: bool = False,
     directory: Path | None = None,
     keep: bool = False,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run the benchmark; returns the result document."""
-    from pricing_service.api.quoting import QuoteService  # noqa: PLC0415
     from pricing_service.audit.reader import log_bytes  # noqa: PLC0415
     from pricing_service.audit.writer import AuditLogConfig, DurableAuditLog  # noqa: PLC0415
     from pricing_service.policy.store import default_policies  # noqa: PLC0415
+    from pricing_service.quoting.service import QuoteService  # noqa: PLC0415
 
     # The quote service logs the policy it archives, the writer its new key: keep quiet.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -258,6 +288,18 @@ def run(
                     file=sys.stderr,
                     flush=True,
                 )
+                if jobs > 1:
+                    parallel = _replay(logdir, jobs=jobs)
+                    _check(parallel, written, refusals)
+                    if parallel["report_sha256"] != replay["report_sha256"]:
+                        raise RuntimeError(f"--jobs {jobs} report differs from --jobs 1")
+                    steps[str(stop)]["replay_jobs"] = parallel
+                    print(
+                        f"{stop:>8,} records: replay --jobs {jobs} "
+                        f"{parallel['records_per_s']:,}/s, identical report",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             writer_stats = log.stats().summary()
         finally:
             log.close()
@@ -289,12 +331,24 @@ def run(
             ),
             "replay": (
                 "replay_records(iter_records(logdir), ArchivedPolicies(logdir)) in a child "
-                "process pinned to one core; peak RSS = VmHWM"
+                "process pinned to one core; peak RSS = VmHWM; with jobs > 1 also "
+                "replay_log(logdir, jobs=N) on N cores, report checked equal"
             ),
         },
         "steps": steps,
         "results": {
             "replay_records_per_s": rate,
+            "replay_records_per_s_at": {s: steps[s]["replay"]["records_per_s"] for s in steps},
+            "replay_jobs": jobs,
+            "replay_jobs_records_per_s_at": {
+                s: steps[s]["replay_jobs"]["records_per_s"]
+                for s in steps
+                if "replay_jobs" in steps[s]
+            },
+            "build_seconds_at": {
+                s: round(sum(steps[t]["generate"]["seconds"] for t in steps if int(t) <= int(s)), 1)
+                for s in steps
+            },
             "replay_records_per_cpu_s": large["replay"]["records_per_cpu_s"],
             "replay_us_per_record": large["replay"]["us_per_record"],
             "peak_rss_mb_at": {
@@ -336,9 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dir", type=Path, help="where to put the log (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the generated log")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="also replay with this many processes (1: skip)"
+    )
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
-    doc = run(args.quick, sizes, args.profile, args.dir, args.keep)
+    doc = run(args.quick, sizes, args.profile, args.dir, args.keep, args.jobs)
     path = write_result("replay", doc)
     print(json.dumps(doc["results"], indent=2))
     print(f"written {path}", file=sys.stderr)

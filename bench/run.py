@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from bench import (
     audit_bench,
     engine_bench,
     grpc_bench,
+    isolation_bench,
     montecarlo_bench,
     replay_bench,
     simulate_bench,
@@ -26,9 +28,12 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "engine": lambda args: engine_bench.run(quick=args.quick),
     "audit": lambda args: audit_bench.run(quick=args.quick),
     "grpc": lambda args: grpc_bench.run(quick=args.quick, profile=args.profile),
-    "replay": lambda args: replay_bench.run(quick=args.quick, profile=args.profile),
+    "replay": lambda args: replay_bench.run(
+        quick=args.quick, profile=args.profile, jobs=len(os.sched_getaffinity(0))
+    ),
     "simulate": lambda args: simulate_bench.run(quick=args.quick, profile=args.profile),
     "montecarlo": lambda args: montecarlo_bench.run_montecarlo_bench(quick=args.quick),
+    "isolation": lambda args: isolation_bench.run(quick=args.quick),
 }
 
 
@@ -237,6 +242,17 @@ def replay_table(doc: dict[str, Any]) -> str:
         f"(ratio {doc['ratios']['replay_vs_target']}); peak RSS growth "
         f"{res['rss_growth_ratio']}; generation {res['generate_records_per_s']:,} quotes/s",
     ]
+    for size, step in doc["steps"].items():
+        par = step.get("replay_jobs")
+        if par:
+            lines.append(
+                f"log of {int(size):,} records, --jobs {par['jobs']}: "
+                f"{par['records_per_s']:,} records/s, peak RSS {par['peak_rss_mb']} MB "
+                f"(largest worker {par['worker_peak_rss_mb']} MB), report identical to --jobs 1"
+            )
+    if "build_seconds_at" in res:
+        built = ", ".join(f"{int(k):,}: {v} s" for k, v in res["build_seconds_at"].items())
+        lines.append(f"time to build the log: {built}")
     prof = doc.get("profile")
     if prof:
         top = ", ".join(
@@ -289,6 +305,7 @@ TABLES = {
     "replay": replay_table,
     "simulate": simulate_table,
     "montecarlo": montecarlo_bench.montecarlo_table,
+    "isolation": isolation_bench.isolation_table,
 }
 
 

@@ -30,7 +30,8 @@ class ServiceConfig:
     audit_origin: str = "ecoloan.example/pricing-audit/replica-1"
     """The log's origin line in checkpoints: unique per replica."""
     audit_signer_key: Path | None = None
-    """Ed25519 signer key (note format); generated in audit_dir on first start if unset."""
+    """Ed25519 signer key (note format); unset: <audit_dir>-keys/audit.skey, generated on
+    first start. Never inside audit_dir, and refused if group or others may read it."""
     audit_segment_max_bytes: int = 64 * 1024 * 1024
     """Rotate a segment once it reaches this size."""
     audit_checkpoint_interval_ms: int = 1000
@@ -62,6 +63,34 @@ class ServiceConfig:
     simulate_max_loans: int = DEFAULT_SIMULATE_MAX_LOANS
     """Most loans one SimulateQuotes call may price; more is INVALID_ARGUMENT. 10,000
     loans take 0.5-2 MB, within gRPC's default 4 MiB request limit, and 1-2 s to price."""
+    simulation_workers: int = 1
+    """Processes that price SimulateQuotes batches (spawned on the first one), so a batch
+    never holds the binding path's interpreter; 0 prices them in the server's process."""
+    max_binding_in_flight: int = 64
+    """CreateQuote calls running at once; more are RESOURCE_EXHAUSTED + RetryInfo (0: no limit)."""
+    max_simulations_in_flight: int = 2
+    """SimulateQuotes calls running at once (each prices for seconds); their own allowance,
+    so simulations never take the binding calls' (0: no limit)."""
+    max_reads_in_flight: int = 64
+    """GetQuote, GetQuoteProof, ListProducts, DescribePolicy calls running at once."""
+    caller_rate_per_second: float = 0.0
+    """Calls a second one caller may make (a token bucket of caller_burst); 0: no limit."""
+    caller_burst: int = 50
+    """The bucket size of caller_rate_per_second."""
+    max_receive_message_bytes: int = 4 * 1024 * 1024
+    """Largest request accepted (gRPC's default 4 MiB: a 10,000-loan simulation is 0.5-2 MB)."""
+    max_send_message_bytes: int = 32 * 1024 * 1024
+    """Largest reply sent (a 10,000-loan simulation reply is about 12 MB)."""
+    idempotency_window: int = 20_000
+    """Request ids kept in memory; older ones are found in the log's request-id index on
+    disk (requestids.sqlite in audit_dir), so the window bounds memory, not idempotency."""
+    metrics_listen: str = ""
+    """host:port for Prometheus /metrics (e.g. 127.0.0.1:9464); empty: not served."""
+    reflection: bool = True
+    """Serve gRPC server reflection (grpcurl, Postman); off to expose only the API."""
+    access: Mapping[str, Any] | None = None
+    """The config file's [access] table (permissions, tokens, header_identity); None: the
+    development table on a loopback address, every call denied on any other."""
 
 
 def _coerce(name: str, kind: Any, value: Any) -> Any:
@@ -100,22 +129,30 @@ def load_config(
     fields = {f.name: f for f in dataclasses.fields(ServiceConfig)}
     if file_path is not None:
         doc = tomllib.loads(file_path.read_text())
-        table = doc.get("service", doc)
-        unknown = sorted(set(table) - set(fields))
+        table = {k: v for k, v in doc.get("service", doc).items() if k != "access"}
+        if "access" in doc:
+            values["access"] = doc["access"]
+        unknown = sorted(set(table) - set(fields) - {"access"})
         if unknown:
             raise ValueError(f"{file_path}: unknown settings {', '.join(unknown)}")
         for name, value in table.items():
             values[name] = _coerce(name, fields[name].type, value)
     for name, f in fields.items():
+        if name == "access":
+            continue  # a table: from the config file only
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
             values[name] = _coerce(name, f.type, raw)
     for name, value in overrides.items():
         if value is not None:
-            values[name] = _coerce(name, fields[name].type, value)
+            values[name] = value if name == "access" else _coerce(name, fields[name].type, value)
     config = ServiceConfig(**values)
     if config.server_mode not in ("sync", "aio"):
         raise ValueError(f"server_mode must be 'sync' or 'aio', got {config.server_mode!r}")
+    if config.idempotency_window < 1:
+        raise ValueError(f"idempotency_window must be >= 1, got {config.idempotency_window}")
+    if config.simulation_workers < 0:
+        raise ValueError(f"simulation_workers must be >= 0, got {config.simulation_workers}")
     if config.simulate_max_loans < 1:
         raise ValueError(f"simulate_max_loans must be >= 1, got {config.simulate_max_loans}")
     return config

@@ -7,8 +7,8 @@ BadRequest.FieldViolation per bad field in a single INVALID_ARGUMENT.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,9 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from pricing_service.audit.prove import InclusionProofResult
+from pricing_service.audit.sink import AuditPosition
+from pricing_service.domain.engine import beijing_date
 from pricing_service.domain.errors import FieldViolation, InvalidRequestError
 from pricing_service.domain.evidence import (
     Emissions,
@@ -34,6 +37,7 @@ from pricing_service.domain.quote import PricedQuote
 from pricing_service.domain.rates import fmt_decimal, fmt_percent
 from pricing_service.domain.request import QuoteRequest
 from pricing_service.domain.schedule import RepaymentSummary
+from pricing_service.quoting.service import StoredQuote
 
 MAX_ID = 128
 DECIMAL_INT_DIGITS = 15
@@ -48,7 +52,6 @@ EARLIEST_PRICING = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_PRICING = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_SHORT = 64
 MAX_DECIMAL_CHARS = 32
-QUOTE_ID_PREFIX = "q_"
 
 REPAYMENT_FROM_PB = {
     pb.REPAYMENT_METHOD_EQUAL_INSTALLMENT: RepaymentMethod.EQUAL_INSTALLMENT,
@@ -79,11 +82,6 @@ def canonical_json(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
-def canonical_bytes(message: Message) -> bytes:
-    """Sorted-key compact UTF-8 JSON of a message: the same message, the same bytes."""
-    return dumps_canonical(canonical_json(message))
-
-
 def fingerprint(message: Message) -> str:
     """Hex SHA-256 of a message's deterministic binary form: equal messages, equal prints.
 
@@ -92,27 +90,6 @@ def fingerprint(message: Message) -> str:
     ~2 µs where the canonical JSON costs ~40 µs.
     """
     return hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
-
-
-def dumps_canonical(value: dict[str, Any]) -> bytes:
-    """Sorted-key compact UTF-8 JSON of a canonical_json() mapping."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def quote_id_for(effective_request_bytes: bytes, policy_digest: str) -> str:
-    """Quote ids derive from the effective request and the policy, so replay re-derives them."""
-    h = hashlib.sha256(effective_request_bytes + b"\n" + policy_digest.encode())
-    return QUOTE_ID_PREFIX + h.hexdigest()[:32]
-
-
-def valid_quote_id(quote_id: str) -> bool:
-    """Whether `quote_id` has the shape of a quote id."""
-    rest = quote_id[len(QUOTE_ID_PREFIX) :]
-    return (
-        quote_id.startswith(QUOTE_ID_PREFIX)
-        and len(rest) == 32
-        and all(c in "0123456789abcdef" for c in rest)
-    )
 
 
 def to_datetime(ts: Timestamp) -> datetime:
@@ -306,12 +283,25 @@ def _repayment_pb(r: RepaymentSummary) -> pb.RepaymentSummary:
     )
 
 
-def quote_to_pb(q: PricedQuote, *, quote_id: str, request: pb.CreateQuoteRequest) -> pb.Quote:
-    """The protobuf Quote of a priced quote."""
+def echoed(req: pb.CreateQuoteRequest) -> dict[str, Any]:
+    """The request fields a quote echoes, in document form, without rendering the whole
+    request (a simulation batch prices thousands and logs none)."""
+    return {
+        "request_id": req.request_id,
+        "borrower_id": req.borrower_id,
+        "principal_fen": str(req.principal_fen),
+        "term_months": req.term_months,
+        "pricing_time": req.pricing_time.ToJsonString(),
+    }
+
+
+def quote_to_pb(q: PricedQuote, *, quote_id: str, request: Mapping[str, Any]) -> pb.Quote:
+    """The protobuf Quote of a priced quote; `request` is the effective request's document,
+    whose ids, amount, term and instant the quote echoes (as `quote_document` does)."""
     out = pb.Quote(
         quote_id=quote_id,
-        request_id=request.request_id,
-        borrower_id=request.borrower_id,
+        request_id=request.get("request_id", ""),
+        borrower_id=request.get("borrower_id", ""),
         product_id=q.product_id,
         product_kind=KIND_TO_PB[q.product_kind],
         pricing_date=q.pricing_date.isoformat(),
@@ -340,11 +330,11 @@ def quote_to_pb(q: PricedQuote, *, quote_id: str, request: pb.CreateQuoteRequest
         ],
         policy_version=q.policy_version,
         policy_digest=q.policy_digest,
-        principal_fen=request.principal_fen,
-        term_months=request.term_months,
+        principal_fen=int(request.get("principal_fen", 0)),
+        term_months=request.get("term_months", 0),
     )
     # The request's own timestamp, nanos and all: the quote echoes the instant it priced.
-    out.pricing_time.CopyFrom(request.pricing_time)
+    out.pricing_time.FromJsonString(request["pricing_time"])
     out.valid_until.CopyFrom(to_timestamp(q.valid_until))
     if q.carbon is not None:
         out.carbon.CopyFrom(
@@ -406,89 +396,54 @@ def policy_to_pb(policy: Policy, as_of: datetime, document: bytes) -> pb.Describ
     )
 
 
-_REPAYMENT_NAMES = pb.RepaymentMethod.Name
-_KIND_NAMES = pb.ProductKind.Name
-_TENOR_NAMES = pb.Tenor.Name
+# -- use-case results as messages -------------------------------------------------------
 
 
-def _put(out: dict[str, Any], key: str, value: object) -> None:
-    # proto3 JSON omits fields at their default value; so must we.
-    if value:
-        out[key] = value
+def position_pb(position: AuditPosition) -> pb.AuditPosition:
+    """An audit position as the API returns it."""
+    return pb.AuditPosition(
+        log_origin=position.log_origin, sequence=position.sequence, leaf_hash=position.leaf_hash
+    )
 
 
-def quote_json(q: pb.Quote) -> dict[str, Any]:
-    """`canonical_json(q)` for a Quote, built directly: the audit hot path.
+def quote_pb(stored: StoredQuote) -> pb.Quote:
+    """A stored quote as a message: from its domain quote when this process priced it
+    (cheap), else parsed from its logged document (tests hold the two equal)."""
+    if stored.priced is None:
+        return json_format.ParseDict(stored.document, pb.Quote())
+    return quote_to_pb(stored.priced, quote_id=stored.quote_id, request=stored.document)
 
-    json_format walks descriptors in pure Python (~130 µs a quote); this is the same
-    mapping spelled out for the one message on every binding request, and
-    tests/unit/test_quote_json.py pins it to json_format over many quotes.
-    """
-    out: dict[str, Any] = {}
-    _put(out, "quote_id", q.quote_id)
-    _put(out, "request_id", q.request_id)
-    _put(out, "borrower_id", q.borrower_id)
-    _put(out, "product_id", q.product_id)
-    if q.product_kind:
-        out["product_kind"] = _KIND_NAMES(q.product_kind)
-    if q.HasField("pricing_time"):
-        out["pricing_time"] = q.pricing_time.ToJsonString()
-    _put(out, "pricing_date", q.pricing_date)
-    if q.HasField("valid_until"):
-        out["valid_until"] = q.valid_until.ToJsonString()
-    _put(out, "annual_rate", q.annual_rate)
-    _put(out, "ordinary_rate", q.ordinary_rate)
-    if q.HasField("base_rate"):
-        b = q.base_rate
-        base: dict[str, Any] = {}
-        if b.tenor:
-            base["tenor"] = _TENOR_NAMES(b.tenor)
-        _put(base, "rate", b.rate)
-        if b.HasField("published_at"):
-            base["published_at"] = b.published_at.ToJsonString()
-        out["base_rate"] = base
-    _put(out, "concession_bp", q.concession_bp)
-    if q.first_year_concession_fen:
-        out["first_year_concession_fen"] = str(q.first_year_concession_fen)
-    _put(out, "annualised_rate", q.annualised_rate)
-    if q.HasField("repayment"):
-        r = q.repayment
-        rep: dict[str, Any] = {}
-        if r.method:
-            rep["method"] = _REPAYMENT_NAMES(r.method)
-        _put(rep, "installments", r.installments)
-        for key, fen in (
-            ("first_payment_fen", r.first_payment_fen),
-            ("total_payment_fen", r.total_payment_fen),
-            ("total_interest_fen", r.total_interest_fen),
-        ):
-            if fen:
-                rep[key] = str(fen)
-        out["repayment"] = rep
-    _put(out, "floor_binding", q.floor_binding)
-    _put(out, "cap_binding", q.cap_binding)
-    if q.steps:
-        steps = []
-        for s in q.steps:
-            step: dict[str, Any] = {}
-            _put(step, "code", s.code)
-            _put(step, "value", s.value)
-            _put(step, "unit", s.unit)
-            _put(step, "reason_zh", s.reason_zh)
-            _put(step, "reason_en", s.reason_en)
-            steps.append(step)
-        out["steps"] = steps
-    _put(out, "policy_version", q.policy_version)
-    _put(out, "policy_digest", q.policy_digest)
-    if q.HasField("carbon"):
-        c = q.carbon
-        carbon: dict[str, Any] = {}
-        _put(carbon, "grade", c.grade)
-        _put(carbon, "source", c.source)
-        _put(carbon, "efficiency_k", c.efficiency_k)
-        _put(carbon, "level", c.level)
-        out["carbon"] = carbon
-    if q.principal_fen:
-        out["principal_fen"] = str(q.principal_fen)
-    _put(out, "term_months", q.term_months)
-    return out
+
+def create_response(stored: StoredQuote) -> pb.CreateQuoteResponse:
+    """CreateQuote's answer."""
+    return pb.CreateQuoteResponse(
+        quote=quote_pb(stored), audit_position=position_pb(stored.position)
+    )
+
+
+def get_response(stored: StoredQuote) -> pb.GetQuoteResponse:
+    """GetQuote's answer."""
+    return pb.GetQuoteResponse(quote=quote_pb(stored), audit_position=position_pb(stored.position))
+
+
+def proof_pb(proof: InclusionProofResult) -> pb.GetQuoteProofResponse:
+    """GetQuoteProof's answer: the record, its position, the path and the checkpoint."""
+    return pb.GetQuoteProofResponse(
+        audit_position=position_pb(proof.position),
+        checkpoint=proof.checkpoint,
+        tree_size=proof.tree_size,
+        inclusion_proof=list(proof.proof),
+        record=proof.record,
+    )
+
+
+def as_of(request: pb.ListProductsRequest | pb.DescribePolicyRequest) -> datetime | None:
+    """The request's as_of instant, or None for "now"."""
+    if not request.HasField("as_of"):
+        return None
+    try:
+        when = to_datetime(request.as_of)
+        beijing_date(when)  # from 9999-12-31T16:00Z on, Beijing's date is past year 9999
+    except (ValueError, OverflowError, OSError) as exc:
+        raise InvalidRequestError([FieldViolation("as_of", "not a valid timestamp")]) from exc
+    return when

@@ -16,10 +16,17 @@ from pricing_service.domain.errors import (
     NoFixingInForceError,
     NoPolicyInForceError,
     PolicyError,
-    PricingError,
     ProductNotFoundError,
     QuoteNotFoundError,
     RequestIdReusedError,
+)
+from pricing_service.quoting.access import AccessError, PermissionDeniedError, UnauthenticatedError
+from pricing_service.quoting.limits import OverloadedError
+from pricing_service.quoting.refusals import (
+    CODES,
+    DeadlinePassedError,
+    SimulationUnavailableError,
+    mapped_class,
 )
 
 DOMAIN = "pricing.ecoloan.example"
@@ -99,22 +106,58 @@ def _unavailable(_: BaseException) -> list[any_pb2.Any]:
     ]
 
 
+def _access(exc: BaseException) -> list[any_pb2.Any]:
+    assert isinstance(exc, AccessError)
+    metadata = {"caller": exc.caller, "method": exc.method}
+    return [_pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN, metadata=metadata))]
+
+
+def _overloaded(exc: BaseException) -> list[any_pb2.Any]:
+    assert isinstance(exc, OverloadedError)
+    delay = duration_pb2.Duration()
+    delay.FromMilliseconds(max(1, round(exc.retry_after_s * 1000)))
+    return [
+        _pack(error_details_pb2.RetryInfo(retry_delay=delay)),
+        _pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN)),
+    ]
+
+
+def _worker_lost(_: BaseException) -> list[any_pb2.Any]:
+    delay = duration_pb2.Duration()
+    delay.FromMilliseconds(round(SimulationUnavailableError.retry_after_s * 1000))
+    return [
+        _pack(error_details_pb2.RetryInfo(retry_delay=delay)),
+        _pack(error_details_pb2.ErrorInfo(reason="SIMULATION_WORKER_LOST", domain=DOMAIN)),
+    ]
+
+
+def _no_details(_: BaseException) -> list[any_pb2.Any]:
+    return []
+
+
 Details = Callable[[BaseException], list[any_pb2.Any]]
 
-# Every PricingError subclass must appear here (tests/unit/test_error_mapping.py
-# fails otherwise); subclasses are listed before their bases.
-ERROR_TABLE: dict[type[BaseException], tuple[grpc.StatusCode, Details]] = {
-    InvalidRequestError: (grpc.StatusCode.INVALID_ARGUMENT, _invalid),
-    NoPolicyInForceError: (grpc.StatusCode.FAILED_PRECONDITION, _ineligible),
-    NoFixingInForceError: (grpc.StatusCode.FAILED_PRECONDITION, _ineligible),
-    IneligibleError: (grpc.StatusCode.FAILED_PRECONDITION, _ineligible),
-    ProductNotFoundError: (grpc.StatusCode.NOT_FOUND, _not_found),
-    QuoteNotFoundError: (grpc.StatusCode.NOT_FOUND, _not_found),
-    RequestIdReusedError: (grpc.StatusCode.ALREADY_EXISTS, _reused),
-    PolicyError: (grpc.StatusCode.FAILED_PRECONDITION, _policy),
-    AuditUnavailableError: (grpc.StatusCode.UNAVAILABLE, _unavailable),
+# The details each refusal carries; its status code is quoting.refusals.CODES's, so the
+# two cannot disagree (a class missing here fails at import).
+_DETAILS: dict[type[BaseException], Details] = {
+    InvalidRequestError: _invalid,
+    NoPolicyInForceError: _ineligible,
+    NoFixingInForceError: _ineligible,
+    IneligibleError: _ineligible,
+    ProductNotFoundError: _not_found,
+    QuoteNotFoundError: _not_found,
+    RequestIdReusedError: _reused,
+    PolicyError: _policy,
+    AuditUnavailableError: _unavailable,
+    UnauthenticatedError: _access,
+    PermissionDeniedError: _access,
+    OverloadedError: _overloaded,
+    DeadlinePassedError: _no_details,
+    SimulationUnavailableError: _worker_lost,
 }
-MAPPED_BASES = (PricingError, AuditUnavailableError)
+ERROR_TABLE: dict[type[BaseException], tuple[grpc.StatusCode, Details]] = {
+    cls: (grpc.StatusCode[code], _DETAILS[cls]) for cls, code in CODES.items()
+}
 
 
 def status_for(exc: BaseException) -> grpc.Status:
@@ -124,27 +167,8 @@ def status_for(exc: BaseException) -> grpc.Status:
 
 def status_proto(exc: BaseException) -> status_pb2.Status:
     """`status_for` as a google.rpc.Status message: a simulation's per-loan error."""
-    entry = ERROR_TABLE.get(type(exc))
-    if entry is None:
-        # A subclass not listed itself falls back to its nearest mapped base.
-        for cls in type(exc).__mro__:
-            if cls in ERROR_TABLE:
-                entry = ERROR_TABLE[cls]
-                break
-    if entry is None:
+    cls = mapped_class(exc)
+    if cls is None:
         return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error; see server log")
-    code, details = entry
+    code, details = ERROR_TABLE[cls]
     return status_pb2.Status(code=code.value[0], message=str(exc), details=details(exc))
-
-
-def error_record(exc: BaseException) -> dict[str, object]:
-    """The refusal's error as the audit log records it."""
-    status = status_for(exc)
-    record: dict[str, object] = {"code": status.code.name, "message": str(exc)}
-    if isinstance(exc, IneligibleError):
-        record["reason"] = exc.reason
-    if isinstance(exc, InvalidRequestError):
-        record["field_violations"] = [
-            {"field": v.field, "description": v.description} for v in exc.violations
-        ]
-    return record

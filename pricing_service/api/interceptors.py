@@ -9,6 +9,8 @@ from typing import Any
 import grpc
 import structlog
 
+from pricing_service.api.metrics import Metrics
+
 log = structlog.get_logger("pricing_service.rpc")
 
 
@@ -20,7 +22,11 @@ def _code_of(context: grpc.ServicerContext) -> str:
 
 
 class CanonicalLogInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    """Binds request context and writes one line when the RPC ends, whatever its outcome."""
+    """Binds request context and writes one line when the RPC ends, whatever its outcome;
+    counts it in the server's metrics too."""
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
 
     def intercept_service(
         self,
@@ -32,6 +38,7 @@ class CanonicalLogInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             return handler
         inner = handler.unary_unary
         method = handler_call_details.method
+        metrics = self.metrics
 
         def logged(request: Any, context: grpc.ServicerContext) -> Any:
             structlog.contextvars.clear_contextvars()
@@ -39,13 +46,16 @@ class CanonicalLogInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             try:
                 return inner(request, context)
             finally:
+                seconds, code = time.perf_counter() - start, _code_of(context)
                 log.info(
                     "rpc",
                     method=method,
-                    code=_code_of(context),
-                    duration_ms=round((time.perf_counter() - start) * 1000, 3),
+                    code=code,
+                    duration_ms=round(seconds * 1000, 3),
                     peer=context.peer(),
                 )
+                if metrics is not None:
+                    metrics.rpc(method, code, seconds)
 
         return grpc.unary_unary_rpc_method_handler(
             logged,
@@ -57,6 +67,9 @@ class CanonicalLogInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 class AioCanonicalLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """The grpc.aio twin of CanonicalLogInterceptor."""
 
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Any],
@@ -67,6 +80,7 @@ class AioCanonicalLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
             return handler  # type: ignore[no-any-return]
         inner = handler.unary_unary
         method = handler_call_details.method
+        metrics = self.metrics
 
         async def logged(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             structlog.contextvars.clear_contextvars()
@@ -74,14 +88,18 @@ class AioCanonicalLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
             try:
                 return await inner(request, context)
             finally:
-                code = context.code()
+                status = context.code()
+                code = status.name if isinstance(status, grpc.StatusCode) else "OK"
+                seconds = time.perf_counter() - start
                 log.info(
                     "rpc",
                     method=method,
-                    code=code.name if isinstance(code, grpc.StatusCode) else "OK",
-                    duration_ms=round((time.perf_counter() - start) * 1000, 3),
+                    code=code,
+                    duration_ms=round(seconds * 1000, 3),
                     peer=context.peer(),
                 )
+                if metrics is not None:
+                    metrics.rpc(method, code, seconds)
 
         return grpc.unary_unary_rpc_method_handler(
             logged,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ecoloan.pricing.v1 import pricing_service_pb2 as pb
+from pricing_service.audit.prove import InclusionProofResult
 
 
 class ProofSource(Protocol):
     """Answers GetQuoteProof for a quote id."""
 
-    def quote_proof(self, quote_id: str) -> pb.GetQuoteProofResponse:
+    def quote_proof(self, quote_id: str) -> InclusionProofResult:
         """The inclusion proof of the quote's record against the latest checkpoint."""

@@ -1,4 +1,4 @@
-"""SimulateQuotes: indicative prices of hypothetical loans, live or draft policy; transport-free.
+"""SimulateQuotes: indicative prices of hypothetical loans, live or draft policy.
 
 A simulation binds the bank to nothing, so it leaves no trace a binding quote could
 be mistaken for: no audit record, no quote id, no idempotency entry. Each loan still
@@ -13,13 +13,14 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 
 import structlog
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
 
+from pricing_service.api import convert
 from pricing_service.api.errors import status_proto
-from pricing_service.api.quoting import Clock, effective_request, price_indicative, utc_now
+from pricing_service.api.incoming import PbIncoming
 from pricing_service.config import DEFAULT_SIMULATE_MAX_LOANS
 from pricing_service.domain.errors import (
     FieldViolation,
@@ -29,6 +30,8 @@ from pricing_service.domain.errors import (
 )
 from pricing_service.domain.policy import Policy
 from pricing_service.policy.store import PolicySet, load_policy_bytes
+from pricing_service.quoting.pricing import price_indicative
+from pricing_service.quoting.service import Clock, utc_now
 
 log = structlog.get_logger("pricing_service.api")
 
@@ -69,7 +72,7 @@ class Simulator:
 
     def __init__(
         self,
-        policies: PolicySet,
+        policies: Callable[[], PolicySet],
         clock: Clock = utc_now,
         *,
         max_loans: int = DEFAULT_SIMULATE_MAX_LOANS,
@@ -82,8 +85,12 @@ class Simulator:
         self._drafts: OrderedDict[str, Policy] = OrderedDict()
         self._lock = threading.Lock()
 
-    def simulate(self, request: pb.SimulateQuotesRequest) -> pb.SimulateQuotesResponse:
-        """One result per loan, in order; only the batch's size or draft fail the whole call."""
+    def simulate(
+        self, request: pb.SimulateQuotesRequest, *, now: datetime | None = None
+    ) -> pb.SimulateQuotesResponse:
+        """One result per loan, in order; only the batch's size or draft fail the whole call.
+
+        `now` is the batch's instant when the caller took it already (a worker process)."""
         count = len(request.loans)
         if count > self.max_loans:
             raise InvalidRequestError(
@@ -101,16 +108,22 @@ class Simulator:
                 return draft
 
         else:
-            policy_on = self.policies.in_force
+            policy_on = self.policies().in_force  # the set in force now (reloads swap it)
         # One instant for the batch: loans without pricing_time compare like for like.
-        now = self.clock()
+        if now is None:
+            now = self.clock()
         results = []
         for loan in request.loans:
-            effective = effective_request(loan, now)
+            effective = pb.CreateQuoteRequest()
+            effective.CopyFrom(loan)
+            if not loan.HasField("pricing_time"):
+                effective.pricing_time.CopyFrom(convert.to_timestamp(now))
             # Not validated nor echoed: a simulation has no idempotency for it to key.
             effective.ClearField("request_id")
             try:
-                results.append(pb.SimulatedQuote(quote=price_indicative(effective, policy_on)))
+                priced = price_indicative(PbIncoming(effective), policy_on)
+                quote = convert.quote_to_pb(priced, quote_id="", request=convert.echoed(effective))
+                results.append(pb.SimulatedQuote(quote=quote))
             except PricingError as exc:
                 results.append(pb.SimulatedQuote(error=_loan_error(exc)))
         response.results.extend(results)

@@ -88,3 +88,59 @@ def ensure_signer(logdir: Path, origin: str, key_file: Path | None) -> Signer:
             hint="give the vkey to auditors; back up the skey",
         )
     return load_signer(skey_path)
+
+
+class KeyFileError(OSError):
+    """A signing key file that must not be used as it is (readable by others)."""
+
+
+def check_private(path: Path) -> None:
+    """Refuse a signer key file that group or others may read or write: anyone who can
+    read it can forge checkpoints the auditors will accept."""
+    mode = Path(path).stat().st_mode
+    if mode & 0o077:
+        raise KeyFileError(
+            f"{path} is readable or writable by group or others (mode {mode & 0o777:o}); "
+            f"it signs the audit log: chmod 600 {path}"
+        )
+
+
+def default_key_file(logdir: Path) -> Path:
+    """Where a serving log's signer key lives unless configured: beside the log, never in
+    it, so a copy of the log handed to an auditor carries no secret."""
+    logdir = Path(logdir)
+    return logdir.parent / f"{logdir.name}-keys" / SKEY_FILE
+
+
+def service_signer(logdir: Path, origin: str, key_file: Path) -> tuple[Signer, Path]:
+    """The signer of a serving log from `key_file` (generated there if absent), checked
+    private; its public key is copied into the log as ``audit.vkey`` for auditors.
+
+    Returns the signer and the key file used. A log made before keys moved out keeps
+    its ``<logdir>/audit.skey`` until the operator moves it (a warning says so)."""
+    logdir, key_file = Path(logdir), Path(key_file)
+    legacy = logdir / SKEY_FILE
+    if not key_file.exists() and key_file == default_key_file(logdir) and legacy.exists():
+        _log.warning(
+            "audit_key_inside_log",
+            skey_path=str(legacy),
+            hint=f"move it out of the log (to {key_file}, or set audit_signer_key)",
+        )
+        key_file = legacy
+    elif not key_file.exists():
+        skey_path, vkey_path = write_keypair(origin, key_file.parent)
+        if skey_path != key_file:
+            skey_path.rename(key_file)
+        _log.warning(
+            "audit_key_generated",
+            skey_path=str(key_file),
+            vkey_path=str(vkey_path),
+            hint="give the vkey to auditors; back up the skey; it is not in the audit log",
+        )
+    check_private(key_file)
+    signer = load_signer(key_file)
+    public = logdir / VKEY_FILE
+    if not public.exists():
+        logdir.mkdir(parents=True, exist_ok=True)
+        _write_new(public, signer.vkey + "\n", 0o644)
+    return signer, key_file

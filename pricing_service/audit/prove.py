@@ -62,6 +62,8 @@ __all__ = [
     "load_proof_document",
     "prove_consistency",
     "prove_inclusion",
+    "read_checkpoint_file",
+    "read_one_checkpoint",
     "verify_proof_document",
     "write_proof",
 ]
@@ -259,8 +261,47 @@ def _read_note(path_or_note: Path | str | None, logdir: Path) -> str:
             raise NotYetCheckpointedError(0, 0)
         return note
     if isinstance(path_or_note, Path):
-        return path_or_note.read_text(encoding="utf-8")
+        return read_one_checkpoint(path_or_note)
     return path_or_note
+
+
+# -- checkpoints an auditor kept ---------------------------------------------------------
+
+
+def read_checkpoint_file(path: Path) -> list[str]:
+    """The signed checkpoint notes in a file: a bare note, or the checkpoint(s) of a proof.
+
+    Auditors keep checkpoints as they got them: inside proof files (one in an inclusion
+    proof, two in a consistency proof), or cut out of one with ``jq -r .checkpoint``,
+    which appends a newline. Nothing after a note's last signature line is signed, so
+    extra final newlines are dropped (and a missing one restored): the note is the same.
+    The notes are returned unverified. Raises ProofFormatError for JSON that is not a
+    proof document, OSError or UnicodeDecodeError for a file that cannot be read.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    # A note starts with its origin line, never with "{": a JSON object is a proof file.
+    if text.lstrip().startswith("{"):
+        return _proof_checkpoints(_parse_proof_document(text, path))
+    return [text.rstrip("\n") + "\n"]
+
+
+def read_one_checkpoint(path: Path) -> str:
+    """The one checkpoint note in a file (see `read_checkpoint_file`)."""
+    notes = read_checkpoint_file(path)
+    if len(notes) != 1:
+        raise ProofFormatError(
+            f"{path} is a consistency proof, with two checkpoints: give one of them"
+        )
+    return notes[0]
+
+
+def _proof_checkpoints(doc: Mapping[str, Any]) -> list[str]:
+    kind = doc.get("kind")
+    if kind == "inclusion":
+        return [_field(doc, "checkpoint", str)]
+    if kind == "consistency":
+        return [_field(doc, "old_checkpoint", str), _field(doc, "new_checkpoint", str)]
+    raise ProofFormatError(f"unknown proof kind {kind!r}")
 
 
 def prove_inclusion(
@@ -339,8 +380,16 @@ class ProofCheck:
 def load_proof_document(path: Path) -> dict[str, Any]:
     """Read a proof file; raises ProofFormatError if it is not a proof document."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProofFormatError(f"{path} is not JSON: {exc}") from exc
+    return _parse_proof_document(text, path)
+
+
+def _parse_proof_document(text: str, path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
         raise ProofFormatError(f"{path} is not JSON: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != PROOF_FORMAT:
         raise ProofFormatError(f"{path} is not a {PROOF_FORMAT} document")

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from pricing_service.audit.errors import AuditLogError
 from pricing_service.audit.merkle import leaf_hash
+from pricing_service.audit.record import AuditRecord, RecordShapeError, record_from_json
 from pricing_service.audit.segments import SegmentFile, list_segments
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "iter_lines",
     "iter_records",
     "log_bytes",
+    "parse_record",
     "read_line_at",
 ]
 
@@ -38,6 +40,7 @@ class LogFormatError(AuditLogError):
         super().__init__(f"{segment} line {line}: {message}")
         self.segment = segment
         self.line = line
+        self.detail = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,7 @@ class RawLine:
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
-    """One record of the log: where it is, its bytes and its parsed fields."""
+    """One record of the log: where it is, its bytes and its typed, versioned record."""
 
     segment: str
     """Segment file name, e.g. ``00000000000000000000.jsonl``."""
@@ -68,8 +71,13 @@ class LogRecord:
     """The record's sequence number (its leaf index)."""
     raw: bytes
     """Canonical record bytes, without the newline: the Merkle leaf data."""
-    data: dict[str, Any]
-    """The parsed record (see `pricing_service.audit.record` for the schema)."""
+    record: AuditRecord
+    """The typed record, of the version its ``v`` names (`pricing_service.audit.record`)."""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The record as its JSON object (for tools that want the raw fields)."""
+        return self.record.to_json()
 
     def leaf_hash(self) -> bytes:
         """RFC 6962 leaf hash of the record."""
@@ -111,18 +119,30 @@ def iter_records(logdir: Path, *, start_seq: int = 0) -> Iterator[LogRecord]:
             if line.segment == last_segment:
                 return
             raise LogFormatError(line.segment, line.line, "incomplete record (no newline)")
-        try:
-            data = json.loads(line.raw)
-        except ValueError as exc:
-            raise LogFormatError(line.segment, line.line, f"not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise LogFormatError(line.segment, line.line, "not a JSON object")
-        seq = data.get("seq")
+        record = parse_record(line.raw, line.segment, line.line)
+        seq = record.seq
         if seq != expected:
             raise LogFormatError(line.segment, line.line, f"expected seq {expected}, found {seq!r}")
         expected += 1
         if seq >= start_seq:
-            yield LogRecord(line.segment, line.line, seq, line.raw, data)
+            yield LogRecord(line.segment, line.line, seq, line.raw, record)
+
+
+def parse_record(raw: bytes, segment: str, line: int) -> AuditRecord:
+    """The typed record of one log line, dispatched on its ``v``: THE record reader.
+
+    Raises LogFormatError naming `segment` and `line` for a line that is not JSON, not an
+    object, of an unknown ``v``, or not of its version's shape. Used by replay, what-if,
+    the service's read-back and ``verify --full``.
+    """
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise LogFormatError(segment, line, f"not valid JSON: {exc}") from exc
+    try:
+        return record_from_json(data)
+    except RecordShapeError as exc:
+        raise LogFormatError(segment, line, str(exc)) from exc
 
 
 def read_line_at(path: Path, offset: int) -> bytes:

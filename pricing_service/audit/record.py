@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Final, cast
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, Literal, cast
 
 from pricing_service.audit.errors import RecordEncodingError
 
@@ -31,8 +32,12 @@ __all__ = [
     "KINDS",
     "RECORD_KEYS",
     "RECORD_VERSION",
+    "AuditRecord",
+    "RecordShapeError",
+    "RecordV1",
     "canonical_json",
     "quote_id_of",
+    "record_from_json",
     "record_seq",
 ]
 
@@ -191,3 +196,131 @@ def quote_id_of(raw: bytes) -> str | None:
         quote_id = response.get("quote_id")
         return quote_id if isinstance(quote_id, str) else None
     return value.decode("utf-8", errors="strict")
+
+
+class RecordShapeError(ValueError):
+    """A parsed JSON object is not a record of the version it claims (or of none known)."""
+
+    def __init__(self, message: str, *, path: str = "$") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class RecordV1:
+    """An audit record of format version 1 (the schema in this module's docstring).
+
+    `request`, `response` and `error` stay the JSON objects they were recorded as: the
+    record's bytes are canonical JSON of exactly these values, so `to_json` renders the
+    same bytes back (`canonical` of a record read from a log equals the line).
+    """
+
+    v: ClassVar[Literal[1]] = 1
+    seq: int
+    kind: Literal["quote", "refusal"]
+    time: str
+    origin: str
+    caller: str
+    code_version: str
+    policy_digest: str | None
+    request: Mapping[str, Any]
+    response: Mapping[str, Any] | None
+    error: Mapping[str, Any] | None
+
+    @property
+    def quote_id(self) -> str:
+        """The quote's id; "" for a refusal."""
+        if self.response is None:
+            return ""
+        quote_id = self.response.get("quote_id")
+        return quote_id if isinstance(quote_id, str) else ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the JSON object it is written as."""
+        return {
+            "caller": self.caller,
+            "code_version": self.code_version,
+            "error": self.error,
+            "kind": self.kind,
+            "origin": self.origin,
+            "policy_digest": self.policy_digest,
+            "request": self.request,
+            "response": self.response,
+            "seq": self.seq,
+            "time": self.time,
+            "v": self.v,
+        }
+
+    def canonical(self) -> bytes:
+        """The record's canonical bytes: its line in the log and its Merkle leaf data."""
+        return canonical_json(self.to_json())
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RecordV1:
+        """A version-1 record from its JSON object; RecordShapeError names what is wrong."""
+        keys = set(data)
+        if keys != RECORD_KEYS:
+            missing = sorted(RECORD_KEYS - keys)
+            extra = sorted(keys - RECORD_KEYS)
+            raise RecordShapeError(f"record fields wrong (missing {missing}, unexpected {extra})")
+        kind = data["kind"]
+        if kind not in KINDS:
+            raise RecordShapeError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+        seq = data["seq"]
+        if type(seq) is not int or seq < 0:
+            raise RecordShapeError(f"seq must be a non-negative integer, got {seq!r}")
+        for key in ("time", "origin", "caller", "code_version"):
+            if not isinstance(data[key], str):
+                raise RecordShapeError(f"{key} must be a string, got {data[key]!r}")
+        digest = data["policy_digest"]
+        if digest is not None and not isinstance(digest, str):
+            raise RecordShapeError(f"policy_digest must be a string or null, got {digest!r}")
+        request, response, error = data["request"], data["response"], data["error"]
+        if not isinstance(request, Mapping):
+            raise RecordShapeError("request must be an object")
+        if response is not None and not isinstance(response, Mapping):
+            raise RecordShapeError("response must be an object or null")
+        if error is not None and not isinstance(error, Mapping):
+            raise RecordShapeError("error must be an object or null")
+        if kind == "quote":
+            quote_id = response.get("quote_id") if response is not None else None
+            if not isinstance(quote_id, str) or not quote_id:
+                raise RecordShapeError("a quote record needs response.quote_id", path="$.response")
+        elif error is None:
+            raise RecordShapeError("a refusal record needs an error", path="$.error")
+        return cls(
+            seq=seq,
+            kind=kind,
+            time=data["time"],
+            origin=data["origin"],
+            caller=data["caller"],
+            code_version=data["code_version"],
+            policy_digest=digest,
+            request=request,
+            response=response,
+            error=error,
+        )
+
+
+AuditRecord = RecordV1
+"""Every record version this code reads (a union once there is a second version)."""
+
+_BY_VERSION: Final[dict[int, Any]] = {1: RecordV1.from_json}
+
+
+def record_from_json(data: object) -> AuditRecord:
+    """The typed record of a parsed JSON value, dispatched on its ``v``.
+
+    Raises RecordShapeError for a value that is not an object, an unknown ``v`` (the
+    message names the versions known) and a record not of its version's shape.
+    """
+    if not isinstance(data, dict):
+        raise RecordShapeError("not a JSON object")
+    v = data.get("v")
+    decoder = _BY_VERSION.get(v) if type(v) is int else None
+    if decoder is None:
+        raise RecordShapeError(
+            f"unknown record version v={v!r} (this reader knows {sorted(_BY_VERSION)})"
+        )
+    record: AuditRecord = decoder(data)
+    return record

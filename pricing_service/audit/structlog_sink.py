@@ -16,14 +16,19 @@ hands the caller the writer's Future directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from concurrent.futures import Future
 from typing import Any, Protocol, cast
 
 import structlog
 
 from pricing_service.audit.errors import RecordEncodingError
-from pricing_service.audit.record import KINDS, RECORD_KEYS, RECORD_VERSION, canonical_json
+from pricing_service.audit.record import (
+    RECORD_VERSION,
+    RecordShapeError,
+    RecordV1,
+    canonical_json,
+)
 from pricing_service.audit.sink import AuditPosition
 
 __all__ = [
@@ -86,22 +91,15 @@ class AddLogFields:
 
 
 def render_canonical(_logger: object, _method: str, event_dict: EventDict) -> bytes:
-    """Check the record's shape and render its canonical bytes (the Merkle leaf data)."""
-    keys = set(event_dict)
-    if keys != RECORD_KEYS:
-        missing = sorted(RECORD_KEYS - keys)
-        extra = sorted(keys - RECORD_KEYS)
-        raise RecordEncodingError(f"record fields wrong (missing {missing}, unexpected {extra})")
-    kind = event_dict["kind"]
-    if kind not in KINDS:
-        raise RecordEncodingError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
-    response = event_dict["response"]
-    if kind == "quote":
-        quote_id = response.get("quote_id") if isinstance(response, Mapping) else None
-        if not isinstance(quote_id, str) or not quote_id:
-            raise RecordEncodingError("a quote record needs response.quote_id", path="$.response")
-    elif not isinstance(event_dict["error"], Mapping):
-        raise RecordEncodingError("a refusal record needs an error", path="$.error")
+    """Check the record's shape and render its canonical bytes (the Merkle leaf data).
+
+    The shape is the typed record's (`RecordV1.from_json`): the writer accepts exactly
+    what the reader reads back.
+    """
+    try:
+        RecordV1.from_json(event_dict)
+    except RecordShapeError as exc:
+        raise RecordEncodingError(str(exc), path=exc.path) from None
     return canonical_json(event_dict)
 
 

@@ -28,10 +28,13 @@ from typing import Any, Final
 
 from pricing_service.audit.checkpoints import CheckpointFile, CheckpointStore
 from pricing_service.audit.compact import LEAF_PREFIX, fold, push_leaf
+from pricing_service.audit.errors import ProofFormatError
 from pricing_service.audit.leafhashes import LEAF_HASHES_FILE
 from pricing_service.audit.merkle import EMPTY_ROOT, HASH_SIZE
-from pricing_service.audit.note import NoteError, Verifier, verify_checkpoint
-from pricing_service.audit.record import canonical_json, record_seq
+from pricing_service.audit.note import Checkpoint, NoteError, Verifier, verify_checkpoint
+from pricing_service.audit.prove import read_checkpoint_file
+from pricing_service.audit.reader import LogFormatError, parse_record
+from pricing_service.audit.record import record_seq
 from pricing_service.audit.segments import SegmentFile, list_segments
 
 __all__ = ["Problem", "VerifyReport", "verify_log"]
@@ -40,6 +43,7 @@ _SEQ_KEY: Final = b',"seq":'
 _PROGRESS_EVERY: Final = 8192  # records between progress callbacks
 _READ_BUFFER: Final = 1 << 20
 _SIDECAR_BLOCK: Final = 4096  # hashes per sidecar read
+_PAIR: Final = ("old_checkpoint", "new_checkpoint")  # a consistency proof's, in its order
 
 ProgressCallback = Callable[[int], None]
 """Called now and then with the number of segment bytes verified so far."""
@@ -186,51 +190,21 @@ class _Verifier:
     # -- checkpoints ---------------------------------------------------------------------
 
     def load_checkpoints(self) -> list[_SignedRoot]:
-        files = CheckpointStore(self.logdir).files()
-        files += [CheckpointFile(Path(p), None) for p in self.extra]
+        own = [(f, self._own_note) for f in CheckpointStore(self.logdir).files()]
+        kept = [(CheckpointFile(Path(p), None), self._kept_notes) for p in self.extra]
         by_size: dict[int, _SignedRoot] = {}
         origins: set[str] = set()
-        report = self.report
-        for f in files:
+        for f, read in own + kept:
             label = f.label if f.path.is_relative_to(self.logdir) else str(f.path)
             if f.stray:
-                report.checkpoint_problems.append(
-                    Problem("not a checkpoint file name (<20 digits>.note)", checkpoint=label)
-                )
+                self._problem(label, "not a checkpoint file name (<20 digits>.note)")
                 continue
-            try:
-                note = f.path.read_text(encoding="utf-8")
-                cp = verify_checkpoint(note, self.verifier, expected_origin=self.expected_origin)
-            except (NoteError, OSError, UnicodeDecodeError) as exc:
-                report.checkpoint_problems.append(
-                    Problem(
-                        f"does not verify with key {self.verifier.name}+"
-                        f"{self.verifier.key_id:08x}: {exc}",
-                        checkpoint=label,
-                    )
-                )
-                continue
-            if f.named_size is not None and f.named_size != cp.size:
-                report.checkpoint_problems.append(
-                    Problem(
-                        f"file name says size {f.named_size}, the signed checkpoint says {cp.size}",
-                        checkpoint=label,
-                    )
-                )
-                continue
-            origins.add(cp.origin)
-            seen = by_size.get(cp.size)
-            if seen is not None and seen.root != cp.root_hash:
-                report.checkpoint_problems.append(
-                    Problem(
-                        f"a second signed checkpoint of size {cp.size} with a different root "
-                        f"than {seen.label}: the log was forked",
-                        checkpoint=label,
-                    )
-                )
-                continue
-            if seen is None:
-                by_size[cp.size] = _SignedRoot(cp.size, cp.root_hash, label)
+            for note_label, note in read(f, label):
+                cp = self._verified(note, f.named_size, note_label)
+                if cp is not None:
+                    origins.add(cp.origin)
+                    self._add(cp, note_label, by_size)
+        report = self.report
         if len(origins) > 1:
             report.checkpoint_problems.append(
                 Problem(f"checkpoints of more than one log: {sorted(origins)}")
@@ -238,15 +212,75 @@ class _Verifier:
         if origins:
             report.origin = sorted(origins)[0]
         report.checkpoints = len(by_size)
-        if files and not by_size:
+        if (own or kept) and not by_size:
             report.checkpoint_problems.append(
                 Problem(
-                    f"no checkpoint verifies with key {self.verifier.name}+"
-                    f"{self.verifier.key_id:08x} (wrong public key, or every checkpoint "
-                    "was replaced)"
+                    f"no checkpoint verifies with key {self._key()} (wrong public key, or "
+                    "every checkpoint was replaced)"
                 )
             )
         return sorted(by_size.values(), key=lambda c: c.size)
+
+    def _add(self, cp: Checkpoint, label: str, by_size: dict[int, _SignedRoot]) -> None:
+        """Keep one signed root per size; two different ones of a size are a fork."""
+        seen = by_size.get(cp.size)
+        if seen is None:
+            by_size[cp.size] = _SignedRoot(cp.size, cp.root_hash, label)
+        elif seen.root != cp.root_hash:
+            self._problem(
+                label,
+                f"a second signed checkpoint of size {cp.size} with a different root than "
+                f"{seen.label}: the log was forked",
+            )
+
+    def _own_note(self, f: CheckpointFile, label: str) -> list[tuple[str, str]]:
+        """The note of one of the log's own checkpoint files, read exactly as written.
+
+        The writer made these files, so any difference (even a newline) is damage.
+        """
+        try:
+            return [(label, f.path.read_text(encoding="utf-8"))]
+        except (OSError, UnicodeDecodeError) as exc:
+            self._problem(label, f"does not verify with key {self._key()}: {exc}")
+        return []
+
+    def _kept_notes(self, f: CheckpointFile, label: str) -> list[tuple[str, str]]:
+        """(label, note) of each checkpoint in a file the auditor kept (`--checkpoint`).
+
+        It may be a proof file (its checkpoint, or both of a consistency proof) or a note
+        cut out of one (`read_checkpoint_file`); an unreadable one is a problem, not a crash.
+        """
+        try:
+            notes = read_checkpoint_file(f.path)
+        except OSError as exc:
+            self._problem(label, f"cannot be read: {exc}")
+            return []
+        except (ProofFormatError, UnicodeDecodeError) as exc:
+            self._problem(label, f"is neither a signed checkpoint note nor a proof file: {exc}")
+            return []
+        if len(notes) == 1:
+            return [(label, notes[0])]
+        return [(f"{label} ({which})", n) for which, n in zip(_PAIR, notes, strict=True)]
+
+    def _key(self) -> str:
+        return f"{self.verifier.name}+{self.verifier.key_id:08x}"
+
+    def _problem(self, label: str, message: str) -> None:
+        self.report.checkpoint_problems.append(Problem(message, checkpoint=label))
+
+    def _verified(self, note: str, named_size: int | None, label: str) -> Checkpoint | None:
+        """The checkpoint `note` signs, or None after recording why it does not count."""
+        try:
+            cp = verify_checkpoint(note, self.verifier, expected_origin=self.expected_origin)
+        except NoteError as exc:
+            self._problem(label, f"does not verify with key {self._key()}: {exc}")
+            return None
+        if named_size is not None and named_size != cp.size:
+            self._problem(
+                label, f"file name says size {named_size}, the signed checkpoint says {cp.size}"
+            )
+            return None
+        return cp
 
     # -- the streaming pass ------------------------------------------------------------
 
@@ -392,24 +426,26 @@ class _Verifier:
             self.check_origin()
 
     def check_full(self, raw: bytes, seq: int) -> str | None:
-        """Deep checks of one record (``--full``): JSON, canonical form, fields."""
+        """Deep checks of one record (``--full``): JSON, its version's shape, canonical form.
+
+        The record is read by the one record reader (`parse_record`, dispatching on
+        ``v``), so a line verify passes is one replay can read.
+        """
         try:
-            data = json.loads(raw)
-        except ValueError:
-            return "not valid JSON"
-        if not isinstance(data, dict):
-            return "not a JSON object"
+            record = parse_record(raw, "", 0)
+        except LogFormatError as exc:
+            return exc.detail
         try:
-            canonical = canonical_json(data)
+            canonical = record.canonical()
         except ValueError as exc:
             return f"not canonical: {exc}"
         if canonical != raw:
             return "not in canonical form (key order, spacing or escaping differ)"
         origin = self.report.origin
-        if origin is not None and data.get("origin") != origin:
-            return f"origin {data.get('origin')!r} is not the checkpoints' {origin!r}"
-        if data.get("seq") != seq:
-            return f"seq field is {data.get('seq')!r}"
+        if origin is not None and record.origin != origin:
+            return f"origin {record.origin!r} is not the checkpoints' {origin!r}"
+        if record.seq != seq:
+            return f"seq field is {record.seq!r}"
         return None
 
     def check_origin(self) -> None:
@@ -502,43 +538,42 @@ class _Verifier:
         extend the anchor's verified tree to `target`'s signed root; None if they do not,
         or if every record up to `stop` matches.
         """
-        committed = self.committed_hashes(anchor, target)
-        if committed is None:
+        if not self.sidecar_reaches(anchor, target):
             return None
         sha = hashlib.sha256
         seq = anchor.size
-        for segment_name, line_no, raw in self.lines_from(anchor):
-            if seq >= stop:
-                break
-            h = sha(LEAF_PREFIX + raw).digest()
-            want = committed.read(HASH_SIZE)
-            if h != want:
-                return Problem(
-                    f"record differs from the one checkpoint {target.label} signed "
-                    f"(leaf hash {h.hex()}, signed {want.hex()})",
-                    segment_name,
-                    line_no,
-                    seq,
-                )
-            seq += 1
+        with _HashReader(self.logdir / LEAF_HASHES_FILE, anchor.size, target.size) as committed:
+            for segment_name, line_no, raw in self.lines_from(anchor):
+                if seq >= stop:
+                    break
+                h = sha(LEAF_PREFIX + raw).digest()
+                want = committed.read(HASH_SIZE)
+                if h != want:
+                    return Problem(
+                        f"record differs from the one checkpoint {target.label} signed "
+                        f"(leaf hash {h.hex()}, signed {want.hex()})",
+                        segment_name,
+                        line_no,
+                        seq,
+                    )
+                seq += 1
         return None
 
-    def committed_hashes(self, anchor: _Anchor, target: _SignedRoot) -> _HashReader | None:
+    def sidecar_reaches(self, anchor: _Anchor, target: _SignedRoot) -> bool:
+        """Whether the sidecar's hashes extend the anchor's verified tree to `target`'s root."""
         path = self.logdir / LEAF_HASHES_FILE
         try:
             if path.stat().st_size < target.size * HASH_SIZE:
-                return None
+                return False
         except OSError:
-            return None
+            return False
         stack = list(anchor.stack)
         size = anchor.size
-        reader = _HashReader(path, anchor.size, target.size)
-        for h in reader.blocks():
-            push_leaf(stack, size, h)
-            size += 1
-        if size != target.size or fold(stack) != target.root:
-            return None
-        return _HashReader(path, anchor.size, target.size)
+        with _HashReader(path, anchor.size, target.size) as reader:
+            for h in reader.blocks():
+                push_leaf(stack, size, h)
+                size += 1
+        return size == target.size and fold(stack) == target.root
 
     def lines_from(self, anchor: _Anchor) -> Iterator[tuple[str, int, bytes]]:
         """(segment, line, raw) of every record after `anchor`, across segments."""
@@ -563,20 +598,24 @@ class _Verifier:
 
 
 class _HashReader:
-    """Reads 32-byte hashes [lo, hi) of the sidecar in blocks."""
+    """Reads 32-byte hashes [lo, hi) of the sidecar in blocks; a context manager, so a reader
+    left early (the first differing record) still closes its file."""
 
     def __init__(self, path: Path, lo: int, hi: int) -> None:
         self._f = path.open("rb")
         self._f.seek(lo * HASH_SIZE)
         self._left = (hi - lo) * HASH_SIZE
 
+    def __enter__(self) -> _HashReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._f.close()
+
     def read(self, n: int) -> bytes:
         n = min(n, self._left)
         self._left -= n
-        data = self._f.read(n)
-        if not self._left:
-            self._f.close()
-        return data
+        return self._f.read(n)
 
     def blocks(self) -> Iterator[bytes]:
         while self._left:
@@ -585,7 +624,6 @@ class _HashReader:
                 return
             for i in range(0, len(block), HASH_SIZE):
                 yield block[i : i + HASH_SIZE]
-        self._f.close()
 
 
 def verify_log(

@@ -61,6 +61,7 @@ from pricing_service.audit.note import (
     verify_checkpoint,
 )
 from pricing_service.audit.prove import InclusionProofResult, inclusion_path
+from pricing_service.audit.quote_index import QuoteIndex
 from pricing_service.audit.reader import read_line_at
 from pricing_service.audit.record import quote_id_of
 from pricing_service.audit.segments import SegmentFile, SegmentWriter, recover
@@ -219,7 +220,7 @@ class DurableAuditLog:
         # State shared with request threads (position_of, prove_quote): _state_lock.
         self._state_lock = threading.Lock()
         self._offsets: array[int] = array("Q")  # byte offset of record `seq` in its segment
-        self._quotes: dict[str, int] = {}  # quote_id -> seq
+        self._quotes = QuoteIndex()  # quote_id -> seq, 16 bytes a quote
         rebuild_path = self.directory / f".{LEAF_HASHES_FILE}.rebuild"
         self._leaves = LeafHashes(rebuild_path, self._ops, truncate=True)
         recovered_hashes: list[bytes] = []
@@ -228,7 +229,7 @@ class DurableAuditLog:
             self._offsets.append(offset)
             quote_id = quote_id_of(raw)
             if quote_id is not None:
-                self._quotes[quote_id] = seq
+                self._quotes.add(quote_id, seq)
             recovered_hashes.append(h)
             if len(recovered_hashes) >= _RECOVERY_FLUSH:
                 self._leaves.append(recovered_hashes)
@@ -394,11 +395,20 @@ class DurableAuditLog:
 
     def position_of(self, quote_id: str) -> AuditPosition | None:
         """Where the quote `quote_id` is in the log (seq, leaf hash), or None."""
-        with self._state_lock:
-            seq = self._quotes.get(quote_id)
+        seq = self._seq_of(quote_id)
         if seq is None:
             return None
         return AuditPosition(self.config.origin, seq, self._leaves.leaf(seq).hex())
+
+    def _seq_of(self, quote_id: str) -> int | None:
+        """The last record of quote `quote_id`: the index gives the records whose id shares
+        its first 64 bits, and reading each back says which is this quote."""
+        with self._state_lock:
+            candidates = self._quotes.candidates(quote_id)
+        for seq in reversed(candidates):
+            if quote_id_of(self.read_record(seq)) == quote_id:
+                return seq
+        return None
 
     def read_record(self, seq: int) -> bytes:
         """The canonical bytes of durable record `seq` (IndexError if there is none)."""
@@ -415,8 +425,8 @@ class DurableAuditLog:
         Raises QuoteNotFoundError if no such quote is in the log, and
         NotYetCheckpointedError if no checkpoint covers its record yet (retry shortly).
         """
+        seq = self._seq_of(quote_id)
         with self._state_lock:
-            seq = self._quotes.get(quote_id)
             latest = self._latest
         if seq is None:
             raise QuoteNotFoundError(quote_id)
@@ -540,7 +550,7 @@ class DurableAuditLog:
                 self._tree.append(h)
                 quote_id = quote_id_of(pending.raw)
                 if quote_id is not None:
-                    self._quotes[quote_id] = pending.seq
+                    self._quotes.add(quote_id, pending.seq)
             self._size += len(batch)
             self._records_written += len(batch)
             self._batches += 1

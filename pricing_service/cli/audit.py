@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from pricing_service.audit.errors import AuditLogError
 from pricing_service.audit.keys import load_verifier, write_keypair
@@ -33,13 +32,12 @@ from pricing_service.audit.prove import (
 )
 from pricing_service.audit.reader import log_bytes
 from pricing_service.audit.verify import VerifyReport, verify_log
+from pricing_service.cli.byte_progress import SubParsers, progress_bar
+from pricing_service.cli.replay import add_replay_command
 
 __all__ = ["add_audit_commands", "main"]
 
 Command = Callable[[argparse.Namespace], int]
-
-
-SubParsers = argparse._SubParsersAction  # argparse's type for add_subparsers()' result
 
 
 def add_audit_commands(
@@ -132,8 +130,6 @@ def add_audit_commands(
     verify_proof.add_argument("--json", action="store_true", help="print the result as JSON")
     verify_proof.set_defaults(func=_verify_proof)
 
-    from pricing_service.cli.replay import add_replay_command  # noqa: PLC0415 - import cycle
-
     add_replay_command(commands)
     return commands
 
@@ -153,46 +149,6 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- progress -------------------------------------------------------------------------
-
-
-@contextmanager
-def _progress(enabled: bool, total: int, what: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress callback on stderr: a rich bar on a TTY, plain lines when forced."""
-    if not enabled or total <= 0:
-        yield None
-        return
-    if sys.stderr.isatty():
-        from rich.console import Console  # noqa: PLC0415 - only when a bar is shown
-        from rich.progress import (  # noqa: PLC0415
-            BarColumn,
-            Progress,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        columns = (
-            "{task.description}",
-            BarColumn(),
-            "{task.percentage:>5.1f}%",
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task(what, total=total)
-            yield lambda done: bar.update(task, completed=done)
-        return
-    step = max(total // 20, 1)
-    last = [0]
-
-    def report(done: int, out: TextIO = sys.stderr) -> None:
-        if done - last[0] >= step or done >= total:
-            last[0] = done
-            print(f"{what}: {100 * done / total:5.1f}%", file=out, flush=True)
-
-    yield report
-
-
 # -- verify ---------------------------------------------------------------------------
 
 
@@ -204,7 +160,7 @@ def _verify(args: argparse.Namespace) -> int:
     if not args.logdir.is_dir():
         return _fail(f"{args.logdir} is not a directory")
     show = args.progress or sys.stderr.isatty()
-    with _progress(show, log_bytes(args.logdir), "verifying") as progress:
+    with progress_bar(show, log_bytes(args.logdir), "verifying") as progress:
         report = verify_log(
             args.logdir,
             verifier,

@@ -9,14 +9,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pricing_service.api.incoming import decode_document
 from pricing_service.audit.reader import LogFormatError, iter_records, log_bytes
-from pricing_service.audit.replay import (
+from pricing_service.cli.byte_progress import SubParsers, progress_bar
+from pricing_service.quoting.replay import (
     ArchivedPolicies,
     ReplayFilter,
     ReplayReport,
     replay_records,
 )
-from pricing_service.cli.audit import SubParsers, _progress
+from pricing_service.quoting.replay_jobs import default_jobs, replay_log
 
 MAX_TEXT_DIFFERENCES = 200
 
@@ -50,9 +52,23 @@ def add_replay_command(commands: SubParsers[argparse.ArgumentParser]) -> None:
     )
     replay.add_argument("--product", help="only this product id")
     replay.add_argument("--borrower", help="only this borrower id")
+    replay.add_argument(
+        "--jobs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="processes to replay in (default: the cores available); same report for any N",
+    )
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
     replay.add_argument("--progress", action="store_true", help="show progress on stderr")
     replay.set_defaults(func=_replay)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -64,16 +80,36 @@ def _replay(args: argparse.Namespace) -> int:
     total = log_bytes(logdir)
     done = [0]
     try:
-        with _progress(args.progress or sys.stderr.isatty(), total, "replay") as tick:
+        with progress_bar(args.progress or sys.stderr.isatty(), total, "replay") as tick:
 
             def on_record(rec: Any) -> None:
                 done[0] += len(rec.raw) + 1
                 if tick is not None:
                     tick(done[0])
 
-            report = replay_records(
-                iter_records(logdir), ArchivedPolicies(logdir), selection, on_record
-            )
+            jobs: int = args.jobs or default_jobs()
+            if jobs == 1:
+                report = replay_records(
+                    iter_records(logdir),
+                    ArchivedPolicies(logdir),
+                    selection,
+                    on_record,
+                    decode=decode_document,
+                )
+            else:
+
+                def on_share_done(share: ReplayReport) -> None:
+                    # Shares finish together: progress moves once, at the end.
+                    if tick is not None:
+                        tick(total)
+
+                report = replay_log(
+                    logdir,
+                    selection,
+                    decode=decode_document,
+                    jobs=jobs,
+                    on_share_done=on_share_done,
+                )
     except LogFormatError as exc:
         print(f"error: {exc} (run `pricing audit verify` to locate damage)", file=sys.stderr)
         return 1

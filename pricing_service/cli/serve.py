@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import faulthandler
 import signal
 import sys
@@ -15,14 +16,18 @@ import grpc
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from pricing_service.audit.keys import KeyFileError
 from pricing_service.bootstrap import build_components, start_aio_server, start_sync_server
 from pricing_service.config import ServiceConfig, load_config
 from pricing_service.domain.errors import PolicyError
 from pricing_service.logging import configure_logging
+from pricing_service.quoting.access import AccessConfigError
+from pricing_service.quoting.reload import PolicyReloader
 
 # A stop that outlasts the notice, the grace period and this margin is stuck somewhere:
 # every thread's stack goes to stderr then, so the operator (or a test) sees where.
 STUCK_STOP_MARGIN_SECONDS = 20.0
+SIGNAL_POLL_SECONDS = 0.2
 
 
 def _watch_stop(config: ServiceConfig) -> None:
@@ -32,18 +37,35 @@ def _watch_stop(config: ServiceConfig) -> None:
     )
 
 
+def _reload_on_sighup(reloader: PolicyReloader) -> None:
+    """SIGHUP: reload the policy files; an invalid one is logged and the old set serves."""
+    log = structlog.get_logger("pricing_service")
+    log.info("sighup", action="reloading policies")
+    with contextlib.suppress(PolicyError):  # logged by the reloader, every problem
+        reloader.reload()
+
+
 def _serve_sync(config: ServiceConfig) -> int:
     log = structlog.get_logger("pricing_service")
     running = start_sync_server(build_components(config))
-    stop = threading.Event()
     received: list[str] = []
 
     def on_signal(signum: int, _frame: object) -> None:
+        # No lock taken here: the handler runs between two bytecodes of the main thread,
+        # which may be holding any lock (an Event's included) at that moment.
         received.append(signal.Signals(signum).name)
-        stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    reloader = running.components.reloader
+    if reloader is not None:
+        # Not in the handler itself: a reload reads files and logs; a thread does it.
+        signal.signal(
+            signal.SIGHUP,
+            lambda _s, _f: threading.Thread(
+                target=_reload_on_sighup, args=(reloader,), daemon=True
+            ).start(),
+        )
     policy = running.components.policies.versions[-1]
     log.info(
         "serving",
@@ -54,7 +76,10 @@ def _serve_sync(config: ServiceConfig) -> int:
         policy_digest=policy.digest,
         audit_dir=str(config.audit_dir),
     )
-    stop.wait()
+    # Polled, not one blocking wait: the kernel may deliver SIGTERM to a gRPC thread, and
+    # then a main thread blocked in a lock never wakes to run the Python handler.
+    while not received:
+        time.sleep(SIGNAL_POLL_SECONDS)
     _watch_stop(config)
     running.health.enter_graceful_shutdown()
     log.info(
@@ -83,6 +108,11 @@ async def _serve_aio(config: ServiceConfig) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    reloader = running.components.reloader
+    if reloader is not None:
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: loop.run_in_executor(None, _reload_on_sighup, reloader)
+        )
     policy = running.components.policies.versions[-1]
     log.info(
         "serving",
@@ -127,7 +157,7 @@ def serve(args: argparse.Namespace) -> int:
         if config.server_mode == "aio":
             return asyncio.run(_serve_aio(config))
         return _serve_sync(config)
-    except PolicyError as exc:
+    except (PolicyError, AccessConfigError, KeyFileError) as exc:
         print(f"pricing-service: {exc}", file=sys.stderr)
         return 2
 

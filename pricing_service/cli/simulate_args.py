@@ -1,5 +1,5 @@
-"""The arguments of `pricing simulate ...`; the commands themselves are in cli/simulate.py,
-imported only when one runs."""
+"""The arguments of `pricing simulate ...`; the commands themselves are in cli/simulate/
+(a module per command), imported only when one runs."""
 
 from __future__ import annotations
 

@@ -240,6 +240,9 @@ class Calibration:
     bracket_cost_fen: tuple[int, int]
     evaluations: int
     document: dict[str, Any] = field(repr=False)  # the draft policy document
+    # Every (value, first-year cost in fen) the solver priced, by value: the search is
+    # part of the answer (the chart and calibration.json show it), not a hidden detail.
+    evaluated: tuple[tuple[Decimal, int], ...] = field(default=(), repr=False)
     # Orderings the draft breaks that validation does not enforce (a better grade or a
     # deeper cut discounted less): legal, but a PM should see them before proposing it.
     warnings: tuple[str, ...] = ()
@@ -279,6 +282,7 @@ class Calibration:
             "bracket": [_fmt(self.bracket[0]), _fmt(self.bracket[1])],
             "bracket_cost_fen": list(self.bracket_cost_fen),
             "evaluations": self.evaluations,
+            "evaluated": [[_fmt(v), c] for v, c in self.evaluated],
             "draft_version": self.version,
             "draft_digest": digest_of(canonical_bytes(self.document)),
             "warnings": list(self.warnings),
@@ -393,6 +397,7 @@ def calibrate(
         bracket_cost_fen=(cost(k_low), cost(k_high)),
         evaluations=len(costs),
         document=draft,
+        evaluated=tuple(sorted((value_of(k), c) for k, c in costs.items())),
         warnings=ordering_warnings(draft_policy, parameter.product_id),
     )
 

@@ -338,6 +338,74 @@ def fan_chart(
     return _png(fig)
 
 
+def calibration_chart(
+    param: str,
+    evaluated: Sequence[tuple[Decimal, int]],
+    *,
+    target_fen: int,
+    solved: Decimal,
+    current: tuple[Decimal, int] | None = None,
+) -> bytes:
+    """First-year cost against the parameter at every value the solver priced, the budget
+    as a line, the answer and the current value marked; the right panel zooms in on the
+    steps around the answer, where the budget is crossed."""
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    wide, near = fig.subplots(1, 2, width_ratios=(3, 2))
+    fig.suptitle(f"First-year cost against {param}", fontproperties=_FONT, fontsize=13)
+    points = sorted(evaluated)
+    at = [v for v, _ in points].index(solved) if any(v == solved for v, _ in points) else 0
+    panels = (
+        (wide, points, "over the bracket"),
+        (near, points[max(at - 3, 0) : at + 4], "near the answer"),
+    )
+    for ax, shown, label in panels:
+        ax.grid(axis="y", color="#dddddd", linewidth=0.8)
+        ax.set_axisbelow(True)
+        ax.set_title(label, fontdict=_FONT, fontsize=10)
+        ax.set_xlabel(param.rsplit(".", 1)[-1], fontdict=_FONT)
+        xs = [float(v) for v, _ in shown]
+        # Markers only: between two priced values the step function is unknown, and a
+        # line would draw costs nobody computed.
+        ax.plot(
+            xs,
+            [c / 100 for _, c in shown],
+            marker="o",
+            markersize=5,
+            color=COLOURS[0],
+            linestyle="none",
+            label="priced value",
+        )
+        ax.axhline(
+            target_fen / 100, color=COLOURS[3], linestyle="--", linewidth=1.2, label="budget"
+        )
+        cost = dict(points).get(solved)
+        if cost is not None:
+            ax.plot(
+                [float(solved)],
+                [cost / 100],
+                marker="D",
+                markersize=9,
+                color=COLOURS[2],
+                linestyle="none",
+                label=f"answer {solved}",
+            )
+        if current is not None and (ax is wide or any(v == current[0] for v, _ in shown)):
+            ax.plot(
+                [float(current[0])],
+                [current[1] / 100],
+                marker="s",
+                markersize=8,
+                color=COLOURS[7],
+                linestyle="none",
+                label=f"current {current[0]}",
+            )
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    wide.set_ylabel("First-year concession (CNY)", fontdict=_FONT)
+    wide.legend(fontsize=8, loc="best")
+    return _png(fig)
+
+
 def _p(value: float) -> str:
     return f"{value:g}"
 

@@ -9,6 +9,7 @@ overflow. No binary float decides anything here.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -104,6 +105,49 @@ def round_to_step(values: Ints, step: int, mode: str) -> Ints:
     return np.asarray(round_quotient(values, step, mode) * step, dtype=np.int64)
 
 
+def round_half_even(numerator: int, denominator: int) -> int:
+    """numerator / denominator (denominator > 0) rounded half-even, in Python integers."""
+    q, r = divmod(numerator, denominator)  # floors: r / denominator in [0, 1)
+    if 2 * r > denominator or (2 * r == denominator and q % 2 == 1):
+        q += 1
+    return q
+
+
+def round_half_even_objects(num: Objects, den: Objects | int) -> Objects:
+    """Elementwise round_half_even over arrays of Python integers, which have no int64 limit."""
+    q = num // den
+    twice = 2 * (num - q * den)
+    up = (twice > den) | ((twice == den) & (q % 2 == 1))
+    return np.asarray(np.where(up, q + 1, q), dtype=object)
+
+
+def exact_sum(values: npt.NDArray[np.integer[Any]] | Objects) -> int:
+    """Exact sum of integers (int64 when the bound allows, else Python integers)."""
+    if not len(values):
+        return 0
+    if values.dtype != object and int(np.abs(values).max()) * len(values) <= INT64_MAX:
+        return int(values.sum())
+    return int(values.astype(object).sum())
+
+
+def exact_dot(a: npt.NDArray[np.integer[Any]], b: npt.NDArray[np.integer[Any]]) -> int:
+    """Exact sum of a x b (Python integers: no overflow whatever the values)."""
+    return int(np.dot(a.astype(object), b.astype(object))) if len(a) else 0
+
+
+def exact_row_dots(x: npt.NDArray[np.integer[Any]], w: Ints, bound: int) -> list[int]:
+    """Exact sum over columns of x[p, i] x w[i] for each row p (w >= 0).
+
+    `bound` (>= sum of max|x_i| x w_i) decides: in int64 when it cannot overflow,
+    otherwise w is split in 31-bit limbs whose sums cannot.
+    """
+    if bound <= INT64_MAX:
+        return [int(v) for v in np.einsum("pi,i->p", x, w, dtype=np.int64)]
+    high = np.einsum("pi,i->p", x, w >> 31, dtype=np.int64)
+    low = np.einsum("pi,i->p", x, w & ((1 << 31) - 1), dtype=np.int64)
+    return [(int(h) << 31) + int(lo) for h, lo in zip(high, low, strict=True)]
+
+
 def _as_python(x: Ints | Objects) -> Objects:
     return np.asarray(x, dtype=object)
 
@@ -165,10 +209,15 @@ __all__ = [
     "HALF_EVEN",
     "HALF_UP",
     "INT64_MAX",
+    "exact_dot",
+    "exact_row_dots",
+    "exact_sum",
     "fits",
     "less_than",
     "mul_div_round",
     "product_sign",
+    "round_half_even",
+    "round_half_even_objects",
     "round_quotient",
     "round_to_step",
     "scaled_ceiling",

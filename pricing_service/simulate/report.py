@@ -11,7 +11,8 @@ users' files.
 
 The ready-made builders (`simulation_report`, `diff_report`,
 `montecarlo_report`) return a Report, so the CLI can add sections before
-writing it.
+writing it. The what-if, Monte Carlo run and calibration reports are built
+in simulate/reports/, one module each, on these.
 """
 
 from __future__ import annotations

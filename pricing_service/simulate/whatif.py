@@ -8,21 +8,20 @@ actually quoted. Nothing is written to the log: the log is only read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ecoloan.pricing.v1 import pricing_service_pb2 as pb
-from google.protobuf import json_format
-
-from pricing_service.api.errors import error_record
-from pricing_service.api.quoting import price_under
 from pricing_service.audit.reader import LogRecord
-from pricing_service.audit.replay import ReplayFilter
+from pricing_service.audit.record import AuditRecord
 from pricing_service.domain.errors import PricingError
 from pricing_service.domain.policy import Policy
 from pricing_service.domain.rates import CTX
+from pricing_service.quoting.incoming import IncomingQuote
+from pricing_service.quoting.pricing import price_under
+from pricing_service.quoting.refusals import error_record
+from pricing_service.quoting.replay import Decode, ReplayFilter
 from pricing_service.simulate.results import PRICED, UNITS_PER_BP
 
 _UNITS_PER_PERCENT = UNITS_PER_BP * 100
@@ -110,12 +109,13 @@ def _bp_units(bp: str) -> int:
     return int(CTX.multiply(Decimal(bp), UNITS_PER_BP))
 
 
-def _from_quote(quote: pb.Quote) -> Outcome:
+def _from_document(quote: Mapping[str, Any]) -> Outcome:
+    """The figures of a quote's canonical document (logged, or priced under the draft)."""
     return Outcome(
         PRICED,
-        _rate_units(quote.annual_rate),
-        _bp_units(quote.concession_bp or "0"),
-        quote.first_year_concession_fen,
+        _rate_units(quote.get("annual_rate", "0")),
+        _bp_units(quote.get("concession_bp") or "0"),
+        int(quote.get("first_year_concession_fen", "0")),
     )
 
 
@@ -123,16 +123,15 @@ def _refusal_status(error: dict[str, Any]) -> str:
     return str(error.get("reason") or error.get("code") or "REFUSED")
 
 
-def _actual(data: dict[str, Any]) -> Outcome:
-    if data.get("kind") == "quote":
-        quote = json_format.ParseDict(data.get("response") or {}, pb.Quote())
-        return _from_quote(quote)
-    return Outcome(_refusal_status(data.get("error") or {}))
+def _actual(record: AuditRecord) -> Outcome:
+    if record.kind == "quote":
+        return _from_document(record.response or {})
+    return Outcome(_refusal_status(dict(record.error or {})))
 
 
-def _draft(request: pb.CreateQuoteRequest, draft: Policy) -> Outcome:
+def _draft(request: IncomingQuote, draft: Policy) -> Outcome:
     try:
-        return _from_quote(price_under(request, draft))
+        return _from_document(price_under(request, draft).document)
     except PricingError as exc:
         return Outcome(_refusal_status(error_record(exc)))
 
@@ -142,33 +141,34 @@ def whatif(
     draft: Policy,
     selection: ReplayFilter | None = None,
     on_record: Callable[[LogRecord], None] | None = None,
+    *,
+    decode: Decode,
 ) -> WhatIf:
-    """Re-price each selected logged request under `draft` and set it beside what it got."""
+    """Re-price each selected logged request under `draft` and set it beside what it got.
+
+    `decode` reads a recorded request document back (the transport adapter's reader)."""
     selection = selection or ReplayFilter()
     out = WhatIf(draft.version, draft.digest)
     for rec in records:
         out.records += 1
         if on_record is not None:
             on_record(rec)
-        data = rec.data
-        if data.get("kind") not in ("quote", "refusal"):
-            continue
-        request_json = data.get("request") or {}
-        if not selection.selects(request_json, data.get("response")):
+        record = rec.record
+        request_json = record.request
+        if not selection.selects(request_json, record.response):
             continue
         out.selected += 1
-        request = json_format.ParseDict(request_json, pb.CreateQuoteRequest())
-        quote_id = str((data.get("response") or {}).get("quote_id", ""))
+        quote_id = record.quote_id
         out.rows.append(
             WhatIfRow(
                 seq=rec.seq,
                 quote_id=quote_id,
-                borrower_id=request.borrower_id,
-                product_id=request.product_id,
+                borrower_id=request_json.get("borrower_id", ""),
+                product_id=request_json.get("product_id", ""),
                 pricing_time=request_json.get("pricing_time", ""),
-                principal_fen=request.principal_fen,
-                actual=_actual(data),
-                draft=_draft(request, draft),
+                principal_fen=int(request_json.get("principal_fen", "0")),
+                actual=_actual(record),
+                draft=_draft(decode(request_json), draft),
             )
         )
     return out

@@ -67,5 +67,5 @@ def build_components(config: ServiceConfig, **kwargs: Any) -> Components:
 
 
 if __name__ == "__main__":
-    serve.build_components = build_components  # type: ignore[assignment]
+    serve.build_components = build_components  # type: ignore[attr-defined]
     sys.exit(serve.main(sys.argv[1:]))

@@ -43,20 +43,25 @@ def _start(audit_dir: Path, port: int, log: Path | None = None) -> subprocess.Po
         PRICING_SHUTDOWN_NOTICE_SECONDS="0",
         PRICING_AUDIT_CHECKPOINT_INTERVAL_MS="50",
     )
-    proc = subprocess.Popen(
-        [
-            str(BIN / "pricing-service"),
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--audit-dir",
-            str(audit_dir),
-        ],
-        env=env,
-        # The server's JSON log lines (serving, draining, stopped) tell where a slow stop hung.
-        stdout=log.open("ab") if log is not None else subprocess.DEVNULL,
-        stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
-    )
+    out = log.open("ab") if log is not None else None
+    try:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "pricing-service"),
+                "serve",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--audit-dir",
+                str(audit_dir),
+            ],
+            env=env,
+            # The server's JSON log lines (serving, draining, stopped) tell where a slow stop hung.
+            stdout=out if out is not None else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
+        )
+    finally:
+        if out is not None:
+            out.close()  # the child has its own copy of the descriptor
     deadline = time.monotonic() + 30
     with PricingClient(f"127.0.0.1:{port}", default_timeout=1.0, max_attempts=1) as client:
         while time.monotonic() < deadline:

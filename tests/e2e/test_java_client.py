@@ -228,24 +228,56 @@ def python_client(server: Server) -> Iterator[PricingClient]:
 
 
 def lvtanrong(request_id: str) -> pb.CreateQuoteRequest:
-    """QuoteExample.lvtanrong: the request of clients/python/examples/lvtanrong_quote.py."""
+    """QuoteExample.lvtanrong: the README's worked example, as lvtanrong_quote.py sends it."""
     return quote_request(
         request_id=request_id,
         product_id="lvtanrong",
-        borrower_id="XJ-CJ-ALU-0001",
+        borrower_id="XJ-ALU-0001",
         credit_rating="AA",
-        principal_cny="1000000",
+        principal_cny="10000000",
         term_months=12,
         repayment="equal-installment",
         pricing_time=PRICING_TIME,
         carbon_emissions=carbon_emissions(
             "electrolytic-aluminium",
-            "500000",
-            output_quantity="100000",
-            period_end="2026-09-30",
+            "1050000",
+            output_quantity="200000",
+            period_end="2026-06-30",
             platform_id="changji-carbon-account",
         ),
     )
+
+
+# -- without a JVM ----------------------------------------------------------------------------
+
+
+def _java_setters(source: str) -> dict[str, str]:
+    """The literal argument of each `.setX(...)` call in QuoteExample.lvtanrong."""
+    body = source.split("static CreateQuoteRequest lvtanrong(", 1)[1].split("\n  }\n", 1)[0]
+    return dict(re.findall(r"\.set(\w+)\(([^()]*)\)", body))
+
+
+def test_java_example_request_is_the_worked_example() -> None:
+    # Runs where javac is absent too: the e2e tests below compare what the Java example
+    # prints with this request, so its source must send exactly the README's borrower.
+    source = (JAVA_DIR / "src/main/java/cn/ecoloan/pricing/example/QuoteExample.java").read_text()
+    request = lvtanrong("unused")
+    emissions = request.carbon_emissions
+    assert _java_setters(source) == {
+        "ProductId": f'"{request.product_id}"',
+        "BorrowerId": '"XJ-ALU-0001"',
+        "CreditRating": '"AA"',
+        "PrincipalFen": "1_000_000_000L",
+        "TermMonths": "12",
+        "RepaymentMethod": "RepaymentMethod.REPAYMENT_METHOD_EQUAL_INSTALLMENT",
+        "Industry": "Industry.INDUSTRY_ELECTROLYTIC_ALUMINIUM",
+        "EmissionsTco2": f'"{emissions.emissions_tco2}"',
+        "OutputQuantity": f'"{emissions.output_quantity}"',
+        "PeriodEnd": f'"{emissions.period_end}"',
+        "PlatformId": f'"{emissions.platform_id}"',
+        "PricingTime": "pricingTime",
+    }
+    assert (request.borrower_id, request.principal_fen) == ("XJ-ALU-0001", 1_000_000_000)
 
 
 # -- plaintext on loopback ----------------------------------------------------------------
@@ -255,10 +287,13 @@ def test_java_quote_has_the_python_clients_rate(
     java_run: JavaRun, python_client: PricingClient
 ) -> None:
     reference = python_client.create_quote(lvtanrong("python-e2e-0001")).quote
+    # The README's worked example: K 0.5761, grade 1, 1.30 % against 3.30 %.
     assert java_run.value("rate") == reference.annual_rate == "1.30"
-    assert java_run.value("ordinary_rate") == reference.ordinary_rate
-    assert java_run.value("concession_bp") == reference.concession_bp
-    assert java_run.value("carbon_k") == reference.carbon.efficiency_k
+    assert java_run.value("ordinary_rate") == reference.ordinary_rate == "3.30"
+    assert java_run.value("concession_bp") == reference.concession_bp == "200"
+    assert java_run.value("carbon_grade") == str(reference.carbon.grade) == "1"
+    assert java_run.value("carbon_k") == reference.carbon.efficiency_k == "0.5761"
+    assert reference.first_year_concession_fen == 10_909_350  # 109,093.50 CNY
     assert java_run.value("quote_id") != reference.quote_id  # another request id, another quote
 
 

@@ -10,12 +10,15 @@ images fail to decode would give two identical screenshots.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import re
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -30,6 +33,22 @@ from pricing_service.simulate.vector import price_portfolio
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 CHROMIUM = shutil.which("chromium")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script() -> ModuleType:
+    """scripts/report_screenshot.py, whose Chromium flags the README's screenshot uses."""
+    spec = importlib.util.spec_from_file_location(
+        "report_screenshot", ROOT / "scripts/report_screenshot.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPT = _script()
 WIDTH, HEIGHT = 1280, 2400
 CHART_BLUE = (0x1F, 0x77, 0xB4)
 AS_OF = datetime(2025, 6, 3, 2, 0, tzinfo=UTC)  # 10:00 Beijing: 1Y LPR 3.00%
@@ -75,16 +94,7 @@ def screenshot(html_file: Path, out: Path, profile: Path) -> Image.Image:
     subprocess.run(
         [
             CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
+            *SCRIPT.CHROMIUM_FLAGS,
             f"--user-data-dir={profile}",
             f"--screenshot={out}",
             f"--window-size={WIDTH},{HEIGHT}",
@@ -170,3 +180,28 @@ def test_report_renders_with_its_charts(tmp_path: Path) -> None:
     assert coloured > 5_000, f"only {coloured} coloured pixels where the first chart is"
     blue = int(np.count_nonzero((np.abs(chart - np.array(CHART_BLUE)) <= 8).all(axis=1)))
     assert blue > 100, f"{blue} pixels of the first product's blue"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_make_screenshot_photographs_the_readmes_report(tmp_path: Path) -> None:
+    # `make screenshot` (scripts/report_screenshot.py): the README's command, then Chromium.
+    out = tmp_path / "shot.png"
+    script = ROOT / "scripts" / "report_screenshot.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        f"wrote {out} from `pricing simulate examples/portfolio_10k.csv --as-of 2026-11-20 "
+        "--out out/sim`\n"
+    )
+    image = Image.open(out).convert("RGB")
+    assert image.size == (WIDTH, HEIGHT)
+    pixels = np.asarray(image, dtype=np.int16)
+    chart = pixels.reshape(-1, 3)
+    blue = int(np.count_nonzero((np.abs(chart - np.array(CHART_BLUE)) <= 8).all(axis=1)))
+    assert blue > 10_000, f"{blue} pixels of the first product's blue: no chart drawn?"

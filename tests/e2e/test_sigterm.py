@@ -85,7 +85,9 @@ class ServerProcess:
         return [str(json.loads(line).get("event")) for line in self.raw if line.startswith("{")]
 
 
-def start(argv: list[str], tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
+def start(
+    argv: list[str], tmp_path: Path, extra: tuple[str, ...] = ()
+) -> Iterator[tuple[ServerProcess, str]]:
     env = {
         **os.environ,
         "PRICING_LOG_FORMAT": "json",
@@ -94,7 +96,15 @@ def start(argv: list[str], tmp_path: Path) -> Iterator[tuple[ServerProcess, str]
     }
     env.pop("PRICING_CONFIG", None)
     proc = subprocess.Popen(
-        [*argv, "serve", "--listen", "127.0.0.1:0", "--audit-dir", str(tmp_path / "audit")],
+        [
+            *argv,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--audit-dir",
+            str(tmp_path / "audit"),
+            *extra,
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -102,7 +112,8 @@ def start(argv: list[str], tmp_path: Path) -> Iterator[tuple[ServerProcess, str]
         env=env,
     )
     server = ServerProcess(proc)
-    threading.Thread(target=server.pump, name="server-log", daemon=True).start()
+    pump = threading.Thread(target=server.pump, name="server-log", daemon=True)
+    pump.start()
     try:
         serving = server.wait_for("serving")
         yield server, f"127.0.0.1:{serving['port']}"
@@ -110,6 +121,9 @@ def start(argv: list[str], tmp_path: Path) -> Iterator[tuple[ServerProcess, str]
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+        pump.join(5)  # reads to the end of the dead server's stderr, then the pipe can close
+        assert proc.stderr is not None
+        proc.stderr.close()
 
 
 @pytest.fixture

@@ -20,10 +20,8 @@ from typing import Any
 
 import grpc
 import pytest
-from ecoloan.pricing.v1 import pricing_service_pb2_grpc as pb_grpc
 from ecoloan_client import (
     Backoff,
-    DeadlineExceeded,
     FailedPrecondition,
     PricingClient,
     Unavailable,
@@ -36,11 +34,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from live_support import FIXED_NOW
 
-from pricing_service.api.quoting import QuoteService
-from pricing_service.api.servicers import PricingServicer
+from pricing_service.api.servicers import PricingServicer, RpcCore, add_to_server
 from pricing_service.audit.sink import AuditEvent, AuditPosition
 from pricing_service.bootstrap import NoProofs
 from pricing_service.policy.store import default_policies
+from pricing_service.quoting.service import QuoteService
 
 BACKOFF = Backoff(initial=0.01, multiplier=2.0, maximum=0.05)
 
@@ -73,7 +71,7 @@ def unavailable_retry_after(seconds: float) -> Fault:
 
 
 @dataclass
-class FaultInjector(grpc.ServerInterceptor):
+class FaultInjector(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """Counts attempts per method; fails or delays the next ones as planned."""
 
     calls: Counter[str] = field(default_factory=Counter)
@@ -154,7 +152,7 @@ def flaky() -> Iterator[FlakyServer]:
     )
     policies = default_policies()
     service = QuoteService(policies, sink, lambda: FIXED_NOW)
-    pb_grpc.add_PricingServiceServicer_to_server(PricingServicer(service, NoProofs()), server)
+    add_to_server(PricingServicer(RpcCore(service, NoProofs())), server)
     health_servicer = health.HealthServicer()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -219,15 +217,19 @@ def test_read_rpcs_are_retried_after_unavailable(flaky: FlakyServer) -> None:
         assert 0 <= second <= 0.02
 
 
-def test_create_quote_without_request_id_is_never_retried(flaky: FlakyServer) -> None:
+def test_create_quote_without_request_id_gets_one_and_is_retried_safely(
+    flaky: FlakyServer,
+) -> None:
+    # The client generates the request_id the caller left out, so its retries are safe.
     flaky.faults.fail("CreateQuote", unavailable)
     sleeps = Sleeps()
-    with make_client(flaky.target, sleeps) as client, pytest.raises(Unavailable) as info:
-        client.create_quote(request())
-    assert info.value.attempts == 1
-    assert flaky.faults.calls["CreateQuote"] == 1
-    assert sleeps.seen == []
-    assert flaky.sink.events == []
+    with make_client(flaky.target, sleeps) as client:
+        response = client.create_quote(request())
+    assert response.quote.request_id.startswith("py-")
+    assert len(response.quote.request_id) == len("py-") + 36  # a UUID
+    assert flaky.faults.calls["CreateQuote"] == 2
+    assert len(sleeps.seen) == 1
+    assert [e.kind for e in flaky.sink.events] == ["quote"]
 
 
 def test_create_quote_with_request_id_is_retried_and_logged_once(flaky: FlakyServer) -> None:
@@ -279,16 +281,18 @@ def test_deadline_exceeded_create_with_request_id_returns_the_quote_already_made
     assert response.quote.annual_rate == "1.30"
 
 
-def test_deadline_exceeded_create_without_request_id_is_not_retried(
+def test_deadline_exceeded_create_without_request_id_never_mints_a_second_quote(
     flaky: FlakyServer,
 ) -> None:
+    # Before, this retry was refused (no id, not idempotent); now the generated id makes
+    # the retry return the quote the first attempt made.
     flaky.faults.delay_reply("CreateQuote", 0.6)
     sleeps = Sleeps()
-    with make_client(flaky.target, sleeps) as client, pytest.raises(DeadlineExceeded) as info:
-        client.create_quote(request(), timeout=0.3)
-    assert info.value.attempts == 1
-    assert flaky.faults.calls["CreateQuote"] == 1
-    assert sleeps.seen == []
+    with make_client(flaky.target, sleeps) as client:
+        response = client.create_quote(request(), timeout=0.3)
+    assert flaky.faults.calls["CreateQuote"] == 2
+    assert [e.kind for e in flaky.sink.events] == ["quote"]
+    assert response.audit_position.sequence == 0
 
 
 @pytest.mark.parametrize(("hint", "expected"), [(0.04, 0.04), (1.0, 0.05)])

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 
 import pytest
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
 from ecoloan_client import InvalidArgument, PricingClient
+from live_support import GatedSink
 
-from pricing_service.api.quoting import QuoteService
-from pricing_service.audit.sink import AuditEvent, AuditPosition
+from pricing_service.api.incoming import PbIncoming
 from pricing_service.domain.errors import RequestIdReusedError
 from pricing_service.policy.store import default_policies
+from pricing_service.quoting.service import QuoteService, StoredQuote
 
 
 def _base() -> pb.CreateQuoteRequest:
@@ -105,29 +105,6 @@ def test_transition_kpi_extremes_are_invalid_argument(client: PricingClient) -> 
     ]
 
 
-class GatedSink:
-    """Holds every audit acknowledgement until the test opens the gate."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.events: list[AuditEvent] = []
-
-    def register_policy(self, digest: str, canonical: bytes) -> None:
-        del digest, canonical
-
-    def submit(self, event: AuditEvent) -> Future[AuditPosition]:
-        self.events.append(event)
-        future: Future[AuditPosition] = Future()
-        seq = len(self.events) - 1
-
-        def release() -> None:
-            self.gate.wait(10)
-            future.set_result(AuditPosition("test", seq, ""))
-
-        threading.Thread(target=release, daemon=True).start()
-        return future
-
-
 def test_different_body_under_an_in_flight_request_id_is_refused() -> None:
     sink = GatedSink()
     service = QuoteService(default_policies(), sink)
@@ -140,7 +117,7 @@ def test_different_body_under_an_in_flight_request_id_is_refused() -> None:
 
     def call(name: str, req: pb.CreateQuoteRequest) -> None:
         try:
-            results[name] = service.create_quote(req, "t")
+            results[name] = service.create_quote(PbIncoming(req), "t")
         except Exception as exc:
             results[name] = exc
 
@@ -156,9 +133,9 @@ def test_different_body_under_an_in_flight_request_id_is_refused() -> None:
     same.join(10)
     assert isinstance(results["other"], RequestIdReusedError)
     first_quote = results["first"]
-    assert isinstance(first_quote, pb.CreateQuoteResponse)
-    assert first_quote.quote.principal_fen == 100_000_000
+    assert isinstance(first_quote, StoredQuote)
+    assert first_quote.document["principal_fen"] == "100000000"
     retry = results["retry"]
-    assert isinstance(retry, pb.CreateQuoteResponse)
-    assert retry.quote.quote_id == first_quote.quote.quote_id
+    assert isinstance(retry, StoredQuote)
+    assert retry.quote_id == first_quote.quote_id
     assert len(sink.events) == 1

@@ -20,15 +20,17 @@ from ecoloan_client import (
     quote_request,
 )
 
+from pricing_service.api.incoming import decode_document
+from pricing_service.audit.keys import default_key_file
 from pricing_service.audit.note import Verifier
 from pricing_service.audit.reader import iter_records
-from pricing_service.audit.replay import ArchivedPolicies, ReplayFilter, replay_records
 from pricing_service.audit.sink import AuditEvent
 from pricing_service.audit.verify import verify_log
 from pricing_service.audit.writer import AuditLogConfig, DurableAuditLog
 from pricing_service.bootstrap import build_components, start_sync_server
 from pricing_service.config import load_config
 from pricing_service.policy.store import PolicySet, default_policy_bytes, load_policy_bytes
+from pricing_service.quoting.replay import ArchivedPolicies, ReplayFilter, replay_records
 
 BIN = Path(sys.executable).parent
 ORIGIN = "test.example/pricing-audit/replay"
@@ -145,7 +147,9 @@ def two_policy_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_two_policy_log_replays_with_zero_differences(two_policy_log: Path) -> None:
-    report = replay_records(iter_records(two_policy_log), ArchivedPolicies(two_policy_log))
+    report = replay_records(
+        iter_records(two_policy_log), ArchivedPolicies(two_policy_log), decode=decode_document
+    )
     assert report.differences == []
     assert (report.records, report.quotes, report.refusals) == (13, 9, 4)
     assert report.matched == 13
@@ -158,15 +162,24 @@ def test_replay_filters_by_date_product_and_borrower(two_policy_log: Path) -> No
         iter_records(two_policy_log),
         archive,
         ReplayFilter(date_from=datetime(2026, 7, 1, tzinfo=UTC).date()),
+        decode=decode_document,
     )
     # Three quotes of 2026-07-01, the grade-5 and unknown-rating refusals of 2026-08-01,
     # and the malformed request priced at the server clock (today).
     assert (since_july.selected, since_july.differences) == (6, [])
     mines = replay_records(
-        iter_records(two_policy_log), archive, ReplayFilter(product="mine_score")
+        iter_records(two_policy_log),
+        archive,
+        ReplayFilter(product="mine_score"),
+        decode=decode_document,
     )
     assert mines.selected == 3
-    one = replay_records(iter_records(two_policy_log), archive, ReplayFilter(borrower="XJ-1-2"))
+    one = replay_records(
+        iter_records(two_policy_log),
+        archive,
+        ReplayFilter(borrower="XJ-1-2"),
+        decode=decode_document,
+    )
     assert one.selected == 1
 
 
@@ -190,8 +203,9 @@ def test_altered_and_resigned_record_still_shows_in_replay(
     # response altered, so every hash and checkpoint is consistent and signed.
     forged = tmp_path / "forged"
     forged.mkdir()
-    for name in ("audit.skey", "audit.vkey"):
-        (forged / name).write_bytes((two_policy_log / name).read_bytes())
+    # The key is kept outside the log (default_key_file); the attacker has it anyway.
+    (forged / "audit.skey").write_bytes(default_key_file(two_policy_log).read_bytes())
+    (forged / "audit.vkey").write_bytes((two_policy_log / "audit.vkey").read_bytes())
     (forged / "policies").mkdir()
     for policy in (two_policy_log / "policies").iterdir():
         (forged / "policies" / policy.name).write_bytes(policy.read_bytes())
@@ -226,7 +240,7 @@ def test_altered_and_resigned_record_still_shows_in_replay(
 
     verifier = Verifier.from_vkey((forged / "audit.vkey").read_text().strip())
     assert verify_log(forged, verifier).ok  # the signatures cannot catch a key holder...
-    report = replay_records(iter_records(forged), ArchivedPolicies(forged))
+    report = replay_records(iter_records(forged), ArchivedPolicies(forged), decode=decode_document)
     assert [(d.seq, d.field, d.recorded, d.replayed) for d in report.differences] == [
         (victim.seq, "response.annual_rate", "0.01", victim.data["response"]["annual_rate"])
     ]  # ...but re-pricing does.

@@ -461,6 +461,7 @@ def test_reflection_lists_and_describes_the_pricing_service(live_server: LiveSer
             "DescribePolicy",
             "GetQuoteProof",
             "SimulateQuotes",
+            "ReloadPolicy",
         ]
 
 
@@ -521,3 +522,14 @@ def test_shape_and_policy_violations_come_in_one_reply(client: PricingClient) ->
         "credit_rating",
         "carbon_grade",
     ]
+
+
+def test_reload_policy_revalidates_the_files_in_force(client: PricingClient) -> None:
+    # The module's server runs the shipped default: a reload finds nothing changed.
+    reloaded = client.reload_policy()
+    assert (reloaded.policy_version, reloaded.versions, reloaded.changed) == (
+        "2026.1-default",
+        1,
+        False,
+    )
+    assert reloaded.policy_digest == client.describe_policy().policy_digest

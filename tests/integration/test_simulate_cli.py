@@ -216,6 +216,13 @@ def test_calibrate_meets_the_budget_within_one_step(book: Path, tmp_path: Path) 
     assert result["cost_fen"] == 4_980_000
     assert result["next_value"] == "-166.51"
     assert result["next_cost_fen"] == 5_010_000
+    evaluated = dict(result["evaluated"])
+    assert (evaluated["-166.50"], evaluated["-166.51"]) == (4_980_000, 5_010_000)
+    # README: calibrate writes charts/ like every other command, here the solver's search.
+    charts = sorted(p.name for p in (out / "charts").iterdir())
+    assert charts == ["01-first-year-cost-against-the-parameter.png"]
+    assert (out / "charts" / charts[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "First-year cost against the parameter" in (out / "report.html").read_text()
     draft = tmp_path / "draft-out"
     argv = ["simulate", str(book), "--policy", str(out / "calibrated-policy.toml")]
     assert main([*argv, "--as-of", AS_OF, "--out", str(draft)]) == 0

@@ -17,11 +17,11 @@ from cryptography.x509.oid import NameOID
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
 from ecoloan.pricing.v1 import pricing_service_pb2_grpc as pb_grpc
 
-from pricing_service.api.quoting import QuoteService
 from pricing_service.audit.sink import AuditEvent, AuditPosition
-from pricing_service.bootstrap import Components, NoProofs, start_sync_server
+from pricing_service.bootstrap import Components, NoProofs, access_policy, start_sync_server
 from pricing_service.config import load_config
 from pricing_service.policy.store import default_policies
+from pricing_service.quoting.service import QuoteService
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -118,7 +118,8 @@ def mtls_server(tmp_path: Path, pki: dict[str, bytes]) -> Iterator[tuple[int, Re
     )
     sink = RecordingSink()
     policies = default_policies()
-    components = Components(config, policies, sink, NoProofs(), QuoteService(policies, sink))
+    service = QuoteService(policies, sink)
+    components = Components(config, policies, sink, NoProofs(), service, access_policy(config))
     running = start_sync_server(components)
     yield running.port, sink
     running.stop(grace=1)

@@ -17,12 +17,13 @@ from ecoloan_client import (
     quote_request,
 )
 
+from pricing_service.api.incoming import decode_document
 from pricing_service.audit.reader import iter_records
-from pricing_service.audit.replay import ReplayFilter
 from pricing_service.bootstrap import build_components, start_sync_server
 from pricing_service.cli.main import main
 from pricing_service.config import load_config
 from pricing_service.policy.store import default_policies, default_policy_bytes, load_policy_bytes
+from pricing_service.quoting.replay import ReplayFilter
 from pricing_service.simulate.whatif import Outcome, whatif
 
 ORIGIN = "test.example/pricing-audit/whatif"
@@ -73,7 +74,7 @@ def logdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_whatif_under_the_log_own_policy_changes_nothing(logdir: Path) -> None:
     (policy,) = default_policies().versions
-    result = whatif(iter_records(logdir), policy)
+    result = whatif(iter_records(logdir), policy, decode=decode_document)
     assert result.records == 8
     assert result.selected == 8
     assert result.changed == []
@@ -90,7 +91,7 @@ def test_whatif_under_the_log_own_policy_changes_nothing(logdir: Path) -> None:
 
 def test_whatif_deeper_grade_one_discount_moves_grade_one_only(logdir: Path) -> None:
     draft, _ = load_policy_bytes(_draft("-250"))
-    result = whatif(iter_records(logdir), draft)
+    result = whatif(iter_records(logdir), draft, decode=decode_document)
     changed = result.changed
     assert [r.borrower_id for r in changed] == ["XJ-1-0", "XJ-1-1"]
     for row in changed:
@@ -106,7 +107,9 @@ def test_whatif_deeper_grade_one_discount_moves_grade_one_only(logdir: Path) -> 
 def test_whatif_selects_by_borrower_and_sees_eligibility_flips(logdir: Path) -> None:
     text = default_policy_bytes().decode().replace('3 = "-200"', '3 = "-200"\n4 = "-100"')
     draft, _ = load_policy_bytes(text.encode())
-    result = whatif(iter_records(logdir), draft, ReplayFilter(borrower="XJ-4-0"))
+    result = whatif(
+        iter_records(logdir), draft, ReplayFilter(borrower="XJ-4-0"), decode=decode_document
+    )
     assert result.selected == 1
     (row,) = result.rows
     assert row.actual == Outcome("CARBON_GRADE_INELIGIBLE")

@@ -118,3 +118,86 @@ def test_consistency_between_two_checkpoints(
     vkey = str(logdir / "audit.vkey")
     assert main(["audit", "verify-proof", str(proof), "--public-key", vkey, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["kind"] == "consistency"
+
+
+def _verify_with(logdir: Path, *kept: Path) -> list[str]:
+    args = ["audit", "verify", str(logdir), "--public-key", str(logdir / "audit.vkey"), "--json"]
+    for path in kept:
+        args += ["--checkpoint", str(path)]
+    return [str(a) for a in args]
+
+
+def test_verify_accepts_a_proof_file_and_a_jq_cut_checkpoint_as_kept_checkpoints(
+    logdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README "For auditors": `--checkpoint FILE`, e.g. from proofs — the proof file itself,
+    # or `jq -r .checkpoint proof.json > kept.note` (which appends a newline).
+    proof = tmp_path / "proof.json"
+    assert main(["audit", "prove", str(logdir), "--seq", "3", "--out", str(proof)]) == 0
+    cut = tmp_path / "kept.note"
+    cut.write_text(json.loads(proof.read_text())["checkpoint"] + "\n")
+    consistency = tmp_path / "c.json"
+    old = logdir / "checkpoints" / f"{7:020d}.note"
+    latest = logdir / "checkpoint.latest"
+    args = ["audit", "consistency", str(logdir), str(old), str(latest), "--out", str(consistency)]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(_verify_with(logdir, proof, cut, consistency)) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["ok"], report["checkpoint_problems"], report["checkpoints"]) == (True, [], 30)
+
+
+def test_verify_names_a_kept_file_that_is_neither_note_nor_proof(
+    logdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.json"
+    other.write_text('{"format": "something-else"}')
+    assert main(_verify_with(logdir, other)) == 1
+    problems = json.loads(capsys.readouterr().out)["checkpoint_problems"]
+    assert problems == [
+        {
+            "segment": None,
+            "line": None,
+            "seq": None,
+            "checkpoint": str(other),
+            "message": "is neither a signed checkpoint note nor a proof file: "
+            f"{other} is not a ecoloan-audit-proof/v1 document",
+        }
+    ]
+
+
+def test_a_kept_checkpoint_of_the_rolled_back_part_fails_verify_from_a_proof_file(
+    logdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proof = tmp_path / "proof.json"
+    assert main(["audit", "prove", str(logdir), "--seq", "29", "--out", str(proof)]) == 0
+    # Roll back to 20 records, own checkpoints included: only the kept proof can tell.
+    segment = logdir / "segments" / f"{0:020d}.jsonl"
+    segment.write_bytes(b"".join(segment.read_bytes().splitlines(keepends=True)[:20]))
+    for n in range(21, 31):
+        (logdir / "checkpoints" / f"{n:020d}.note").unlink()
+    (logdir / "checkpoint.latest").write_bytes(
+        (logdir / "checkpoints" / f"{20:020d}.note").read_bytes()
+    )
+    sidecar = logdir / "leafhashes.bin"
+    sidecar.write_bytes(sidecar.read_bytes()[: 20 * 32])
+    capsys.readouterr()
+    assert main(_verify_with(logdir)) == 0
+    capsys.readouterr()
+    assert main(_verify_with(logdir, proof)) == 1
+    bad = json.loads(capsys.readouterr().out)["first_bad_record"]
+    assert bad["seq"] == 20
+    assert "signed 30: records 20..29 are missing" in bad["message"]
+
+
+def test_prove_against_the_checkpoint_inside_an_earlier_proof(
+    logdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "first.json"
+    assert main(["audit", "prove", str(logdir), "--seq", "2", "--out", str(first)]) == 0
+    again = ["audit", "prove", str(logdir), "--seq", "5", "--checkpoint", str(first), "--json"]
+    capsys.readouterr()
+    assert main(again) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["leaf_index"], doc["tree_size"]) == (5, 30)
+    assert doc["checkpoint"] == json.loads(first.read_text())["checkpoint"]

@@ -127,19 +127,19 @@ _CHILD = textwrap.dedent(
 
 def test_killed_writer_loses_no_acknowledged_record(tmp_path: Path) -> None:
     script = _CHILD.format(support=str(Path(__file__).parent), logdir=str(tmp_path))
-    child = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert child.stdout is not None
     acknowledged: list[int] = []
-    for line in child.stdout:
-        if not line.startswith(b"ACK "):
-            continue  # structlog's own lines
-        acknowledged.append(int(line.split()[1]))
-        if len(acknowledged) >= 400:
-            break
-    child.send_signal(signal.SIGKILL)
-    child.wait(10)
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if not line.startswith(b"ACK "):
+                continue  # structlog's own lines
+            acknowledged.append(int(line.split()[1]))
+            if len(acknowledged) >= 400:
+                break
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
     with DurableAuditLog(config(tmp_path)) as log:
         assert log.size > max(acknowledged)
         for seq in acknowledged:

@@ -126,6 +126,8 @@ def assert_step(portfolio: Portfolio, doc: dict[str, Any], param: str, target: i
     assert at == result.cost_fen <= target < beyond == result.next_cost_fen
     assert result.next_value - result.value == parameter.generous * parameter.grid
     assert result.gap_fen == target - at
+    for value, cost in result.evaluated[:: max(len(result.evaluated) // 4, 1)]:
+        assert scalar_cost(portfolio, parameter.apply(doc, value)) == cost  # as charted
     if result.same_cost_from is None:  # a scale: monotone only up to rounding
         assert parameter.kind == "curve_scale"
         return
@@ -145,7 +147,7 @@ def test_grade_discount_for_a_budget_by_hand() -> None:
     # both round to the even neighbour), so the most generous grid value is -123.49;
     # -123.50 rounds to 216 bp, 124 bp of concession.
     result = calibrate(book(carbon(3)), document(), GRADES, 1_234_567, PRICING_TIME)
-    assert result.to_json() | {"evaluations": 0, "draft_digest": ""} == {
+    assert result.to_json() | {"evaluations": 0, "evaluated": [], "draft_digest": ""} == {
         "param": GRADES,
         "rule": "the most generous grid value whose first-year cost is at most the budget",
         "value": "-123.49",
@@ -160,12 +162,23 @@ def test_grade_discount_for_a_budget_by_hand() -> None:
         "bracket": ["-800.00", "0.00"],
         "bracket_cost_fen": [2_600_000, 0],  # 3.40% down to the 0.80% floor
         "evaluations": 0,
+        "evaluated": [],
         "draft_version": "2026.1-default-calibrated",
         "draft_digest": "",
         "warnings": [],
     }
     table = result.document["products"]["lvtanrong"]["grade_adjust_bp"]
     assert table == {"1": "-123.49", "2": "-123.49", "3": "-123.49"}
+    # The search as priced, by value: the bracket's ends, the answer and the next step.
+    evaluated = dict(result.evaluated)
+    assert [evaluated[Decimal(v)] for v in ("-800.00", "-123.50", "-123.49", "0.00")] == [
+        2_600_000,
+        1_240_000,
+        1_230_000,
+        0,
+    ]
+    assert list(result.evaluated) == sorted(result.evaluated)
+    assert len(result.evaluated) == result.evaluations
 
 
 def test_curve_scale_for_a_budget_by_hand() -> None:

@@ -6,7 +6,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from pricing_service.api.errors import ERROR_TABLE, MAPPED_BASES, status_for
+from pricing_service.api.errors import ERROR_TABLE, status_for
 from pricing_service.audit.sink import AuditUnavailableError
 from pricing_service.domain import errors as domain_errors
 from pricing_service.domain.errors import (
@@ -20,11 +20,13 @@ from pricing_service.domain.errors import (
     QuoteNotFoundError,
     RequestIdReusedError,
 )
+from pricing_service.quoting.refusals import MAPPED_BASES
 
 
 def _all_subclasses(cls: type) -> set[type]:
-    out = set()
-    for sub in cls.__subclasses__():
+    out: set[type] = set()
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
         out.add(sub)
         out |= _all_subclasses(sub)
     return out

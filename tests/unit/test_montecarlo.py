@@ -26,22 +26,26 @@ from pricing_service.domain.evidence import RepaymentMethod
 from pricing_service.domain.policy import Policy
 from pricing_service.domain.rates import CTX, round_to_step
 from pricing_service.simulate import montecarlo as mc
+from pricing_service.simulate.exact_int import round_half_even
+from pricing_service.simulate.exact_int import round_to_step as round_units
 from pricing_service.simulate.montecarlo import (
     GradeTransitions,
     MigrationModelError,
     MonteCarloResult,
-    RateRule,
     ScoreDrift,
     concession_fen,
     default_migration,
     load_migration,
     parse_migration,
     percentile,
-    round_units,
     run_montecarlo,
 )
+from pricing_service.simulate.montecarlo.draws import migrate_grades, transition_table
+from pricing_service.simulate.montecarlo.tables import grade_rates, score_rates
+from pricing_service.simulate.montecarlo.weights import nonnegative_fen
 from pricing_service.simulate.portfolio import Portfolio
 from pricing_service.simulate.reference import price_portfolio_scalar
+from pricing_service.simulate.vector import ordinary_units
 
 NO_DRIFT = ScoreDrift.none()
 STAY = GradeTransitions.identity()
@@ -310,7 +314,7 @@ def test_equal_instalments_save_the_interest_of_the_ordinary_balance(
     volume = [int(s.quantize(Decimal(1), rounding=ROUND_HALF_EVEN)) for s in sums]
     assert list(result.volume_fen_months) == volume
     expected = [int(quote.first_year_concession_fen[0])] + [
-        mc._round_half_even(concession_units * v, 1_200_000_000) for v in volume[1:]
+        round_half_even(concession_units * v, 1_200_000_000) for v in volume[1:]
     ]
     assert result.baseline_concession_fen.tolist() == expected
 
@@ -348,14 +352,11 @@ def test_grade_table_matches_the_scalar_pricer_for_every_grade(coarse: bool) -> 
     p = book(*loans)
     priced = price_portfolio_scalar(p, policy, PRICING_TIME)
     assert priced.priced.all()
-    rule = RateRule.of(policy)
+    table = grade_rates(policy, p.product_id, ordinary_units(p, policy, PRICING_TIME).raw)
     rows = np.arange(len(p))
-    raw = mc._raw_units(p, policy, rows, priced.base_units)
-    steps = mc._carbon_steps(p.product_id, raw, priced.ordinary_units, policy, rule)
     grade = p.carbon_grade - 1
-    assert (steps[rows, grade].astype(np.int64) * rule.step).tolist() == (
-        priced.concession_units.tolist()
-    )
+    assert table.rate[rows, grade].tolist() == priced.rate_units.tolist()
+    assert table.eligible[rows, grade].all()
 
 
 def test_an_ineligible_grade_prices_as_the_standard_product() -> None:
@@ -363,15 +364,11 @@ def test_an_ineligible_grade_prices_as_the_standard_product() -> None:
     loans = [loan(credit_rating=rating, term_months=term) for rating in RATINGS for term in TERMS]
     p = book(*loans)
     standard = price_portfolio_scalar(p, policy, PRICING_TIME)
-    rule = RateRule.of(policy)
-    rows = np.arange(len(p))
-    raw = mc._raw_units(p, policy, rows, standard.base_units)
     products = np.full(len(p), "lvtanrong", dtype=object)
-    steps = mc._carbon_steps(products, raw, standard.ordinary_units, policy, rule)
+    table = grade_rates(policy, products, ordinary_units(p, policy, PRICING_TIME).raw)
     for g in (3, 4):  # grades 4 and 5 (indexes 3, 4) are not eligible for 绿碳融
-        assert (steps[:, g].astype(np.int64) * rule.step).tolist() == (
-            standard.concession_units.tolist()
-        )
+        assert table.rate[:, g].tolist() == standard.rate_units.tolist()
+        assert not table.eligible[:, g].any()
 
 
 @pytest.mark.parametrize("coarse", [False, True])
@@ -393,17 +390,14 @@ def test_score_table_matches_the_scalar_pricer_for_every_score(coarse: bool) -> 
     standard = price_portfolio_scalar(
         book(*(loan(credit_rating=r, term_months=t) for r, t, _ in combos)), policy, PRICING_TIME
     )
-    rule = RateRule.of(policy)
-    rows = np.arange(len(p))
-    base = np.repeat(standard.base_units, 1001)
-    raw = mc._raw_units(p, policy, rows, base)
-    ordinary = np.repeat(standard.ordinary_units, 1001)
-    table, offset = mc._mine_steps(p, rows, raw, ordinary, policy, rule)
-    got = table.reshape(-1)[offset + p.mine_score_tenths].astype(np.int64) * rule.step
+    raw = ordinary_units(p, policy, PRICING_TIME).raw
+    table = score_rates(policy, p.product_id, raw, p.construction_class)
+    got = table.rates.rate[table.key, p.mine_score_tenths]
     eligible = priced.priced
     assert eligible.sum() == 4 * 400  # 60.1-100.0
-    assert got[eligible].tolist() == priced.concession_units[eligible].tolist()
-    assert got[~eligible].tolist() == np.repeat(standard.concession_units, 601).tolist()
+    assert got[eligible].tolist() == priced.rate_units[eligible].tolist()
+    assert got[~eligible].tolist() == np.repeat(standard.rate_units, 601).tolist()
+    assert table.rates.eligible[table.key, p.mine_score_tenths].tolist() == eligible.tolist()
 
 
 @settings(max_examples=300, deadline=None)
@@ -449,7 +443,7 @@ def test_concession_fen_rounds_the_exact_ratio_half_even(
     ]
     assert concession_fen(m, q, r, den).tolist() == expected
     if (m >= 0).all():
-        assert mc._nonnegative_fen(m.astype(np.int32), q, r, den).tolist() == expected
+        assert nonnegative_fen(m.astype(np.int32), q, r, den).tolist() == expected
 
 
 def test_half_fen_ties_round_to_even() -> None:
@@ -462,9 +456,9 @@ def test_half_fen_ties_round_to_even() -> None:
     # The hot loop's version on a (paths x loans) array: 2.5 -> 2, 3.6 -> 4; 7.5 -> 8, 1.2 -> 1.
     steps = np.array([[1, 3], [1, 3]], dtype=np.int32)
     q2, r2, den2 = (np.array(v, dtype=np.int64) for v in ([2, 1], [1, 1], [2, 5]))
-    assert mc._nonnegative_fen(steps, q2, r2, den2).tolist() == [[2, 4], [2, 4]]
+    assert nonnegative_fen(steps, q2, r2, den2).tolist() == [[2, 4], [2, 4]]
     steps[1] = [3, 1]
-    assert mc._nonnegative_fen(steps, q2, r2, den2).tolist() == [[2, 4], [8, 1]]
+    assert nonnegative_fen(steps, q2, r2, den2).tolist() == [[2, 4], [8, 1]]
 
 
 # --- reproducibility -----------------------------------------------------------------------
@@ -588,7 +582,7 @@ def test_grade_draws_on_either_side_of_each_threshold() -> None:
         )
     )
     cuts = transitions.thresholds()
-    table = mc._transition_table(cuts)
+    table = transition_table(cuts)
     # (current grade index, draw, next grade index)
     cases = [
         (0, 0, 0),
@@ -611,7 +605,7 @@ def test_grade_draws_on_either_side_of_each_threshold() -> None:
         (3, 2**31, 3),
         (4, 0, 4),
     ]
-    got = mc._migrate_grades(
+    got = migrate_grades(
         np.array([[g for g, _, _ in cases]], dtype=np.int8),
         np.array([[u for _, u, _ in cases]], dtype=np.uint32),
         table,
@@ -631,7 +625,7 @@ def test_transition_frequencies_follow_the_matrix() -> None:
     rng = np.random.Generator(np.random.PCG64(3))
     draws = rng.integers(0, 2**32, size=(1, 400_000), dtype=np.uint32)
     grades = np.full((1, 400_000), 2, dtype=np.int8)
-    got = mc._migrate_grades(grades, draws, mc._transition_table(cuts), np.array(cuts))
+    got = migrate_grades(grades, draws, transition_table(cuts), np.array(cuts))
     shares = np.bincount(got.reshape(-1), minlength=5) / 400_000
     assert np.allclose(shares, [0.02, 0.10, 0.78, 0.08, 0.02], atol=0.003)
 

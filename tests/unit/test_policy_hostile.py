@@ -284,6 +284,8 @@ def mutated(draw: st.DrawFn, base: dict[str, Any], where: list[tuple[Any, ...]])
             parent[path[-1]]
         except (KeyError, IndexError, TypeError):
             continue  # an earlier edit removed or replaced the way there
+        if not isinstance(parent, dict | list):
+            continue  # replaced by a string, which indexes but cannot be edited
         action = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add", "empty"]))
         if action == "replace":
             parent[path[-1]] = draw(hostile)

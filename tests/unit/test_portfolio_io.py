@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from pricing_service.domain.evidence import Industry, RepaymentMethod
 from pricing_service.domain.policy import Policy
-from pricing_service.simulate import portfolio_io
 from pricing_service.simulate.generator import BENCHMARK_MICRO, generate_portfolio, quotas
 from pricing_service.simulate.portfolio import ABSENT, Portfolio
 from pricing_service.simulate.portfolio_io import (
@@ -31,8 +30,10 @@ from pricing_service.simulate.portfolio_io import (
     PortfolioError,
     RowProblem,
     bp_text,
+    csv_reader,
     percent_text,
     read_portfolio,
+    schema,
     write_portfolio,
     write_results,
 )
@@ -59,7 +60,7 @@ def same(a: Portfolio, b: Portfolio) -> None:
 @pytest.fixture(params=["arrow", "csv-module"])
 def tokeniser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every CSV test runs with pyarrow's tokeniser and with the csv module's."""
-    monkeypatch.setattr(portfolio_io, "USE_ARROW_CSV", request.param == "arrow")
+    monkeypatch.setattr(csv_reader, "USE_ARROW_CSV", request.param == "arrow")
     return str(request.param)
 
 
@@ -521,8 +522,8 @@ def test_duplicate_loan_id_skips_every_row_carrying_it(tmp_path: Path, tokeniser
 def test_duplicate_across_chunks(
     tmp_path: Path, tokeniser: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(portfolio_io, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(portfolio_io, "ARROW_BLOCK_BYTES", 256)
+    monkeypatch.setattr(schema, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(csv_reader, "ARROW_BLOCK_BYTES", 256)
     lines = [row(**{**STANDARD, "loan_id": f"L{i}"}) for i in range(1, 9)]
     lines.append(row(**{**STANDARD, "loan_id": "L3"}))
     lines.append(row(**{**STANDARD, "loan_id": "L10"}))
@@ -541,7 +542,7 @@ def test_pyarrow_reads_well_formed_csv_itself(
     def no_fallback(*_args: object) -> None:
         raise AssertionError("fell back to the csv module")
 
-    monkeypatch.setattr(portfolio_io, "_read_csv_module", no_fallback)
+    monkeypatch.setattr(csv_reader, "_read_csv_module", no_fallback)
     path = tmp_path / "crlf.csv"
     path.write_bytes(b"\xef\xbb\xbf" + HAND.replace("\n", "\r\n").encode())
     assert len(read_portfolio(path).portfolio) == 4
@@ -588,8 +589,8 @@ def test_strict_raises_on_the_first_bad_row(tmp_path: Path, tokeniser: str) -> N
 def test_strict_stops_before_reading_on(
     tmp_path: Path, tokeniser: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(portfolio_io, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(portfolio_io, "ARROW_BLOCK_BYTES", 256)
+    monkeypatch.setattr(schema, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(csv_reader, "ARROW_BLOCK_BYTES", 256)
     lines = [row(**{**STANDARD, "loan_id": f"L{i}"}) for i in range(1, 30)]
     lines[2] = row(**{**STANDARD, "loan_id": "L3", "term_months": ""})
     lines[20] = row(**{**STANDARD, "loan_id": "L21", "principal_fen": ""})
@@ -692,8 +693,8 @@ def test_missing_file(tmp_path: Path, tokeniser: str) -> None:
 def test_progress_reports_rows(
     tmp_path: Path, tokeniser: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(portfolio_io, "CHUNK_ROWS", 4)
-    monkeypatch.setattr(portfolio_io, "ARROW_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(schema, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(csv_reader, "ARROW_BLOCK_BYTES", 1024)
     lines = [row(**{**STANDARD, "loan_id": f"L{i}"}) for i in range(10)]
     calls: list[tuple[int, int | None]] = []
     read_portfolio(
@@ -965,7 +966,7 @@ def test_one_bad_cell_is_reported_where_it_is(
     records = list(csv.reader(io.StringIO(good.read_text(encoding="utf-8"))))
     i = data.draw(st.integers(0, len(portfolio) - 1))
     column = data.draw(st.sampled_from(FILE_COLUMNS))
-    kind = "enum" if column in {"industry", "repayment"} else portfolio_io._KINDS[column]
+    kind = "enum" if column in {"industry", "repayment"} else schema._KINDS[column]
     token = data.draw(st.sampled_from(BAD_TOKENS[kind]))
     j = FILE_COLUMNS.index(column)
     records[i + 1][j] = token

@@ -303,6 +303,13 @@ def test_charts_are_deterministic_and_carry_no_metadata(
         charts.concession_by_score_band(summary),
         charts.score_curve_chart(curve, product_id="mine_score", min_score=Decimal(60)),
         charts.rate_shift_chart(results, results),
+        charts.calibration_chart(
+            "products.lvtanrong.grade_adjust_bp",
+            [(Decimal("-800.00"), 2_600_000), (Decimal("-123.49"), 1_230_000), (Decimal(0), 0)],
+            target_fen=1_234_567,
+            solved=Decimal("-123.49"),
+            current=(Decimal(-200), 2_000_000),
+        ),
     ]
     assert pngs[0] == charts.rate_histogram(book, results)
     for png in pngs:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -162,14 +163,27 @@ class PricingClient:
     ) -> pb.CreateQuoteResponse:
         """Create a binding quote (audit-logged before the reply).
 
-        Retried on UNAVAILABLE/DEADLINE_EXCEEDED only when `request.request_id` is
-        set; raises the typed PricingClientError subclass otherwise.
+        Always sent with a request_id: the caller's, or one generated here when it gave
+        none (the quote then echoes it). So a retry after UNAVAILABLE/DEADLINE_EXCEEDED
+        can never mint a second binding quote: the server answers a retry with the first
+        one. A call that timed out may still have made its quote; retry it (same
+        request_id) to learn which. Raises the typed PricingClientError subclass.
+        """
+        if not request.request_id:
+            with_id = pb.CreateQuoteRequest()
+            with_id.CopyFrom(request)
+            with_id.request_id = f"py-{uuid.uuid4()}"
+            request = with_id
+        return self._call(self._stub.CreateQuote, request, timeout=timeout, idempotent=True)
+
+    def reload_policy(self, *, timeout: float | None = None) -> pb.ReloadPolicyResponse:
+        """Ask the server to reload its policy files (callers with the reload permission).
+
+        FailedPrecondition (reason POLICY_INVALID, every problem in the message) when a
+        file is invalid: the policies in force keep serving. Not retried.
         """
         return self._call(
-            self._stub.CreateQuote,
-            request,
-            timeout=timeout,
-            idempotent=bool(request.request_id),
+            self._stub.ReloadPolicy, pb.ReloadPolicyRequest(), timeout=timeout, idempotent=False
         )
 
     def get_quote(self, quote_id: str, *, timeout: float | None = None) -> pb.GetQuoteResponse:

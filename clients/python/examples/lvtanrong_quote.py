@@ -4,9 +4,10 @@ Run a server first (`pricing-service serve`), then:
 
     python clients/python/examples/lvtanrong_quote.py [host:port]
 
-The borrower smelted 100,000 t of aluminium for 500,000 tCO2 in the period: an
-intensity of 5.0 tCO2/t against the 9.1132 tCO2/t benchmark, K = 0.5487 <= 0.6, so the
-server computes carbon grade 1, which 绿碳融 prices 200 bp below the ordinary rate.
+The borrower is the README's worked example (and the Java example's): it smelted
+200,000 t of aluminium for 1,050,000 tCO2 in the period, an intensity of 5.25 tCO2/t
+against the 9.1132 tCO2/t benchmark, K = 0.5761 <= 0.6, so the server computes carbon
+grade 1, which 绿碳融 prices 200 bp below the ordinary rate: 1.30 % instead of 3.30 %.
 """
 
 from __future__ import annotations
@@ -32,17 +33,17 @@ def main(target: str) -> int:
         # A request_id makes the call idempotent, so the client may retry it safely.
         request_id=f"example-{uuid.uuid4()}",
         product_id="lvtanrong",
-        borrower_id="XJ-CJ-ALU-0001",
+        borrower_id="XJ-ALU-0001",
         credit_rating="AA",
-        principal_cny="1000000",
+        principal_cny="10000000",
         term_months=12,
         repayment="equal-installment",
         pricing_time="2026-11-20T10:00:00+08:00",
         carbon_emissions=carbon_emissions(
             "electrolytic-aluminium",
-            "500000",
-            output_quantity="100000",
-            period_end="2026-09-30",
+            "1050000",
+            output_quantity="200000",
+            period_end="2026-06-30",
             platform_id="changji-carbon-account",
         ),
     )

@@ -66,6 +66,11 @@ class PricingServiceStub:
                 request_serializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesRequest.SerializeToString,
                 response_deserializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesResponse.FromString,
                 _registered_method=True)
+        self.ReloadPolicy = channel.unary_unary(
+                '/ecoloan.pricing.v1.PricingService/ReloadPolicy',
+                request_serializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.ReloadPolicyRequest.SerializeToString,
+                response_deserializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.ReloadPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class PricingServiceServicer:
@@ -166,6 +171,18 @@ class PricingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReloadPolicy(self, request, context):
+        """Loads and validates the configured policy files again and, if every one
+        is valid, switches to them at once (a request is priced wholly under the
+        old set or wholly under the new one). An invalid file is refused with
+        every problem (FAILED_PRECONDITION, ErrorInfo reason POLICY_INVALID) and
+        the policies in force keep serving. The same as SIGHUP. Only callers with
+        the "reload" permission.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PricingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -198,6 +215,11 @@ def add_PricingServiceServicer_to_server(servicer, server):
                     servicer.SimulateQuotes,
                     request_deserializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesRequest.FromString,
                     response_serializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesResponse.SerializeToString,
+            ),
+            'ReloadPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadPolicy,
+                    request_deserializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.ReloadPolicyRequest.FromString,
+                    response_serializer=ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.ReloadPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -364,6 +386,33 @@ class PricingService:
             '/ecoloan.pricing.v1.PricingService/SimulateQuotes',
             ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesRequest.SerializeToString,
             ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.SimulateQuotesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ecoloan.pricing.v1.PricingService/ReloadPolicy',
+            ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.ReloadPolicyRequest.SerializeToString,
+            ecoloan_dot_pricing_dot_v1_dot_pricing__service__pb2.ReloadPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

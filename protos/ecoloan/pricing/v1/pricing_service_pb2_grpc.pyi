@@ -109,6 +109,14 @@ class PricingServiceStub:
     default: raise the client's grpc.max_receive_message_length (the Python
     client allows 64 MiB).
     """
+    ReloadPolicy: _grpc.UnaryUnaryMultiCallable[_pricing_service_pb2.ReloadPolicyRequest, _pricing_service_pb2.ReloadPolicyResponse]
+    """Loads and validates the configured policy files again and, if every one
+    is valid, switches to them at once (a request is priced wholly under the
+    old set or wholly under the new one). An invalid file is refused with
+    every problem (FAILED_PRECONDITION, ErrorInfo reason POLICY_INVALID) and
+    the policies in force keep serving. The same as SIGHUP. Only callers with
+    the "reload" permission.
+    """
 
 @_typing.type_check_only
 class PricingServiceAsyncStub(PricingServiceStub):
@@ -185,6 +193,14 @@ class PricingServiceAsyncStub(PricingServiceStub):
     more than about 3,500 loans is over the 4 MiB a gRPC client accepts by
     default: raise the client's grpc.max_receive_message_length (the Python
     client allows 64 MiB).
+    """
+    ReloadPolicy: _aio.UnaryUnaryMultiCallable[_pricing_service_pb2.ReloadPolicyRequest, _pricing_service_pb2.ReloadPolicyResponse]  # type: ignore[assignment]
+    """Loads and validates the configured policy files again and, if every one
+    is valid, switches to them at once (a request is priced wholly under the
+    old set or wholly under the new one). An invalid file is refused with
+    every problem (FAILED_PRECONDITION, ErrorInfo reason POLICY_INVALID) and
+    the policies in force keep serving. The same as SIGHUP. Only callers with
+    the "reload" permission.
     """
 
 class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -295,6 +311,20 @@ class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
         more than about 3,500 loans is over the 4 MiB a gRPC client accepts by
         default: raise the client's grpc.max_receive_message_length (the Python
         client allows 64 MiB).
+        """
+
+    @_abc_1.abstractmethod
+    def ReloadPolicy(
+        self,
+        request: _pricing_service_pb2.ReloadPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_service_pb2.ReloadPolicyResponse, _abc.Awaitable[_pricing_service_pb2.ReloadPolicyResponse]]:
+        """Loads and validates the configured policy files again and, if every one
+        is valid, switches to them at once (a request is priced wholly under the
+        old set or wholly under the new one). An invalid file is refused with
+        every problem (FAILED_PRECONDITION, ErrorInfo reason POLICY_INVALID) and
+        the policies in force keep serving. The same as SIGHUP. Only callers with
+        the "reload" permission.
         """
 
 def add_PricingServiceServicer_to_server(servicer: PricingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -29,6 +29,7 @@ import java.time.Duration;
 import java.util.EnumSet;
 import java.util.Objects;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
@@ -106,14 +107,18 @@ public final class PricingClient implements AutoCloseable {
   }
 
   /**
-   * Creates a binding quote; retried on UNAVAILABLE / DEADLINE_EXCEEDED only when {@code
-   * request.getRequestId()} is set.
+   * Creates a binding quote. It is always sent with a request id: the request's, or one
+   * generated here when it has none (the quote then echoes it), so a retry on UNAVAILABLE /
+   * DEADLINE_EXCEEDED can never book a second quote: the server answers it with the first.
    *
    * @throws PricingException on any non-OK status (after the retries, if any)
    */
   public CreateQuoteResponse createQuote(CreateQuoteRequest request) {
-    boolean idempotent = !request.getRequestId().isEmpty();
-    return call(s -> s.createQuote(request), idempotent);
+    CreateQuoteRequest withId =
+        request.getRequestId().isEmpty()
+            ? request.toBuilder().setRequestId("java-" + UUID.randomUUID()).build()
+            : request;
+    return call(s -> s.createQuote(withId), true);
   }
 
   /** A binding quote by id, with its audit position (NOT_FOUND if unknown). */

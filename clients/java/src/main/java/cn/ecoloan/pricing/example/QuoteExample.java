@@ -260,25 +260,26 @@ public final class QuoteExample {
   }
 
   /**
-   * The request of the Python example (clients/python/examples/lvtanrong_quote.py): a smelter
-   * whose 500,000 tCO2 for 100,000 t of aluminium the server grades 1 (K = 0.5487), AA, 12
-   * months, 1,000,000 CNY in equal instalments.
+   * The borrower of the README's worked example (and of
+   * clients/python/examples/lvtanrong_quote.py), so all three print the same K and rate: a
+   * smelter whose 1,050,000 tCO2 for 200,000 t of aluminium the server grades 1 (K = 0.5761),
+   * AA, 12 months, 10,000,000 CNY in equal instalments.
    */
   static CreateQuoteRequest lvtanrong(Timestamp pricingTime) {
     CreateQuoteRequest.Builder request =
         CreateQuoteRequest.newBuilder()
             .setProductId("lvtanrong")
-            .setBorrowerId("XJ-CJ-ALU-0001")
+            .setBorrowerId("XJ-ALU-0001")
             .setCreditRating("AA")
-            .setPrincipalFen(100_000_000L) // fen: money never travels as a float
+            .setPrincipalFen(1_000_000_000L) // fen: money never travels as a float
             .setTermMonths(12)
             .setRepaymentMethod(RepaymentMethod.REPAYMENT_METHOD_EQUAL_INSTALLMENT)
             .setCarbonEmissions(
                 CarbonEmissions.newBuilder()
                     .setIndustry(Industry.INDUSTRY_ELECTROLYTIC_ALUMINIUM)
-                    .setEmissionsTco2("500000")
-                    .setOutputQuantity("100000")
-                    .setPeriodEnd("2026-09-30")
+                    .setEmissionsTco2("1050000")
+                    .setOutputQuantity("200000")
+                    .setPeriodEnd("2026-06-30")
                     .setPlatformId("changji-carbon-account"));
     if (pricingTime != null) {
       request.setPricingTime(pricingTime);
