@@ -250,6 +250,21 @@ def cmd_health(args: argparse.Namespace) -> int:
     return EXIT_OK if status == "SERVING" else EXIT_FAILED
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """`pricing status`: health, the policy in force, and (with --metrics) the log and load."""
+    from pricing_service.cli.status import fetch_metrics, status_lines  # noqa: PLC0415
+
+    with _client(args) as client:
+        health = client.health()
+        policy = client.describe_policy()
+    text = fetch_metrics(args.metrics) if args.metrics else None
+    rows = status_lines(health, policy, text)
+    width = max(len(what) for what, _ in rows)
+    for what, value in rows:
+        print(f"{what:<{width}}  {value}")
+    return EXIT_OK if health == "SERVING" else EXIT_FAILED
+
+
 def _as_of(args: argparse.Namespace) -> Timestamp | None:
     if args.as_of is None:
         return None
@@ -415,6 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--service", default="", metavar="NAME", help="service name ('' = whole server)")
     h.set_defaults(func=cmd_health)
 
+    st = sub.add_parser("status", parents=[conn], help="health, policy, log position, metrics")
+    st.add_argument(
+        "--metrics", metavar="URL", help="the server's metrics, e.g. http://127.0.0.1:9464/metrics"
+    )
+    st.set_defaults(func=cmd_status)
+
     pol = sub.add_parser("policy", help="describe (server) or validate/show (offline) policies")
     psub = pol.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     d = psub.add_parser("describe", parents=[conn], help="the policy in force on the server")
@@ -445,10 +466,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `pricing`; returns the exit code."""
-    # `pricing ... | head` should end quietly, as Unix tools do.
+def entry() -> None:
+    """The `pricing` command: `main` in a process of its own."""
+    # `pricing ... | head` should end quietly, as Unix tools do. Only here, never in
+    # `main`: a process that calls `main` (a test, a notebook) and also writes to a pipe
+    # whose reader died (a killed simulation worker's queue) would die of SIGPIPE.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `pricing` command line; returns the exit code."""
     parser = build_parser()
     try:
         args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
@@ -466,4 +494,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -412,3 +413,30 @@ def test_policy_show_of_an_invalid_file_exits_1(
     code, out, err = run(capsys, "policy", "show", str(path))
     assert (code, out) == (1, "")
     assert "problem(s):" in err
+
+
+# -- the process around the CLI -----------------------------------------------------------
+
+
+def test_main_leaves_the_callers_sigpipe_alone(
+    capsys: pytest.CaptureFixture[str], default_policy_file: Path
+) -> None:
+    # A CI run died of SIGPIPE: main() had set SIG_DFL in pytest's process, and a test
+    # that kills a simulation worker then wrote to the worker's dead pipe.
+    before = signal.getsignal(signal.SIGPIPE)
+    assert run(capsys, "policy", "validate", str(default_policy_file))[0] == 0
+    assert signal.getsignal(signal.SIGPIPE) == before == signal.SIG_IGN
+
+
+def test_the_pricing_command_restores_sigpipes_default() -> None:
+    # `pricing ... | head` ends quietly, as Unix tools do: entry() sets SIG_DFL first.
+    probe = (
+        "import signal\n"
+        "from pricing_service.cli import main as cli\n"
+        "cli.main = lambda: print(signal.getsignal(signal.SIGPIPE) is signal.SIG_DFL) or 0\n"
+        "cli.entry()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "True\n", "")
