@@ -95,6 +95,11 @@ class _State(Collector):
         yield _quantiles(
             "ecoloan_audit_fsync_seconds", "Batch write + fdatasync (recent)", stats.fsync_seconds
         )
+        yield _quantiles(
+            "ecoloan_audit_attest_seconds",
+            "Batch checkpoint sign + write + fdatasync, before its replies (recent)",
+            stats.attest_seconds,
+        )
 
 
 class Metrics:

@@ -15,6 +15,7 @@ from typing import Final
 
 import structlog
 
+from pricing_service.audit.attestation import Slot, read_slots
 from pricing_service.audit.fsutil import FileOps, pwrite_all
 from pricing_service.audit.note import Checkpoint, NoteError, parse_checkpoint
 
@@ -50,6 +51,13 @@ def note_text(note: str) -> str:
     if split < 0:
         raise NoteError("malformed note: no blank line before the signatures")
     return note[: split + 1]
+
+
+def _size_of(note: str) -> int | None:
+    try:
+        return parse_checkpoint(note_text(note)).size
+    except NoteError:
+        return None
 
 
 def read_unverified(path: Path) -> Checkpoint:
@@ -109,8 +117,9 @@ class CheckpointStore:
     def latest_note(self) -> str | None:
         """The newest signed checkpoint note the log wrote, or None.
 
-        The larger of ``checkpoint.latest`` and the highest-numbered file, so a crash
-        between writing the two loses nothing.
+        The largest of ``checkpoint.latest``, the highest-numbered file and the whole
+        attestation slots: the slots are a batch ahead of the others, and a crash between
+        writing any two loses nothing.
         """
         best: tuple[int, str] | None = None
         for f in self.files():
@@ -126,29 +135,66 @@ class CheckpointStore:
                 continue
             if best is None or size > best[0]:
                 best = (size, text)
+        for size, text in self._slot_notes():
+            if best is None or size > best[0]:
+                best = (size, text)
         return best[1] if best is not None else None
 
+    def newest_slot(self) -> int | None:
+        """Index of the attestation slot holding the newest note, or None."""
+        best: tuple[int, int] | None = None
+        for slot in self._read_slots():
+            if slot.note is not None:
+                size = _size_of(slot.note)
+                if size is not None and (best is None or size > best[0]):
+                    best = (size, slot.index)
+        return best[1] if best is not None else None
+
+    def _slot_notes(self) -> list[tuple[int, str]]:
+        found = []
+        for slot in self._read_slots():
+            size = _size_of(slot.note) if slot.note is not None else None
+            if slot.note is not None and size is not None:
+                found.append((size, slot.note))
+        return found
+
+    def _read_slots(self) -> list[Slot]:
+        try:
+            return read_slots(self.logdir)
+        except OSError as exc:
+            _log.warning("audit_attestation_unreadable", error=str(exc))
+            return []
+
     def write(self, size: int, note: str) -> Path:
-        """Store the signed checkpoint `note` of tree size `size`; return its path.
+        """Keep the signed checkpoint `note` of tree size `size`; return its path.
 
         One fdatasync per checkpoint: the note is written to a temporary file and synced,
         hard-linked as ``checkpoints/<size>.note``, then renamed over
         ``checkpoint.latest``, so both names share one fully written inode and neither
-        can be seen half-written. The directories are not fsynced: a checkpoint lost in
-        a crash costs nothing, since the records it covers were synced before it was
-        signed and Ed25519 is deterministic, so re-signing the same tree after restart
-        yields the very same note. Raises OSError.
+        can be seen half-written. The directories are not fsynced: what acknowledged
+        records rely on is the attestation slot written before this (`attestation.py`),
+        and Ed25519 is deterministic, so re-keeping the same tree yields the same note.
+        Raises OSError.
         """
-        self.directory.mkdir(parents=True, exist_ok=True)
         data = note.encode("utf-8")
         path = self.directory / checkpoint_name(size)
         tmp = self.logdir / f".{LATEST_CHECKPOINT}.tmp"
-        fd = self._ops.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        # A process killed between the link and the rename below leaves the temporary
+        # as a second name of checkpoints/<size>.note: truncating it in place would
+        # rewrite that kept checkpoint with this note. A fresh inode every time.
+        tmp.unlink(missing_ok=True)
+        fd = self._ops.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             pwrite_all(self._ops, fd, data, 0)
             self._ops.fdatasync(fd)
         finally:
             self._ops.close(fd)
+        self._keep(tmp, path)
+        os.replace(tmp, self.latest_path)
+        return path
+
+    def _keep(self, tmp: Path, path: Path) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
         try:
             os.link(tmp, path)
         except FileExistsError:
@@ -157,5 +203,3 @@ class CheckpointStore:
             spare.unlink(missing_ok=True)
             os.link(tmp, spare)
             os.replace(spare, path)
-        os.replace(tmp, self.latest_path)
-        return path

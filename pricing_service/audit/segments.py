@@ -167,6 +167,15 @@ class SegmentWriter:
         self._end = start + len(data)
         return segment, start
 
+    def withdraw(self, start: int) -> None:
+        """Take back the last `append`, which started at byte `start` of the current
+        segment: its records were durable but could not be attested (the checkpoint
+        write failed), so they were never acknowledged and must not stay in the log."""
+        assert self._fd is not None
+        assert start <= self._end
+        self._end = start
+        self._cut_back(self._fd, start)
+
     def sync(self) -> None:
         """fdatasync the current segment (used at close when fsync is off)."""
         if self._fd is not None:

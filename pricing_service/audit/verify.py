@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from pricing_service.audit.attestation import ATTESTATION_FILE, read_slots
 from pricing_service.audit.checkpoints import CheckpointFile, CheckpointStore
 from pricing_service.audit.compact import LEAF_PREFIX, fold, push_leaf
 from pricing_service.audit.errors import ProofFormatError
@@ -147,6 +148,10 @@ class VerifyReport:
         }
 
 
+_NoteReader = Callable[[CheckpointFile, str], list[tuple[str, str]]]
+"""Reads the (label, note) pairs of one checkpoint source."""
+
+
 @dataclass(frozen=True, slots=True)
 class _SignedRoot:
     size: int
@@ -190,7 +195,12 @@ class _Verifier:
     # -- checkpoints ---------------------------------------------------------------------
 
     def load_checkpoints(self) -> list[_SignedRoot]:
-        own = [(f, self._own_note) for f in CheckpointStore(self.logdir).files()]
+        own: list[tuple[CheckpointFile, _NoteReader]] = [
+            (f, self._own_note) for f in CheckpointStore(self.logdir).files()
+        ]
+        slots = self.logdir / ATTESTATION_FILE
+        if slots.exists():
+            own.append((CheckpointFile(slots, None), self._slot_notes))
         kept = [(CheckpointFile(Path(p), None), self._kept_notes) for p in self.extra]
         by_size: dict[int, _SignedRoot] = {}
         origins: set[str] = set()
@@ -230,7 +240,7 @@ class _Verifier:
             self._problem(
                 label,
                 f"a second signed checkpoint of size {cp.size} with a different root than "
-                f"{seen.label}: the log was forked",
+                f"{seen.label}: fork: the log was forked",
             )
 
     def _own_note(self, f: CheckpointFile, label: str) -> list[tuple[str, str]]:
@@ -243,6 +253,22 @@ class _Verifier:
         except (OSError, UnicodeDecodeError) as exc:
             self._problem(label, f"does not verify with key {self._key()}: {exc}")
         return []
+
+    def _slot_notes(self, f: CheckpointFile, _label: str) -> list[tuple[str, str]]:
+        """The notes of the attestation slots (`attestation.py`); a torn slot is what a
+        crash mid-write leaves, so it is a warning, not damage."""
+        try:
+            slots = read_slots(self.logdir)
+        except OSError as exc:
+            self._problem(f.path.name, f"cannot be read: {exc}")
+            return []
+        for slot in slots:
+            if slot.torn:
+                self.report.warnings.append(
+                    f"{f.path.name} slot {slot.index} is torn (a write cut by a crash; "
+                    "the other slot holds the checkpoint before it)"
+                )
+        return [(f"{f.path.name}[{s.index}]", s.note) for s in slots if s.note is not None]
 
     def _kept_notes(self, f: CheckpointFile, label: str) -> list[tuple[str, str]]:
         """(label, note) of each checkpoint in a file the auditor kept (`--checkpoint`).
@@ -414,9 +440,9 @@ class _Verifier:
                 cps[ci],
                 size,
                 Problem(
-                    f"the log ends after {size} records, but checkpoint {cp.label} "
-                    f"signed {cp.size}: records {size}..{cp.size - 1} are missing "
-                    "(truncated)",
+                    f"truncation: the log ends after {size} records, but checkpoint "
+                    f"{cp.label} signed {cp.size}: records {size}..{cp.size - 1} are "
+                    "missing (truncated)",
                     last_segment or None,
                     last_line + 1 if last_segment else None,
                     size,
@@ -523,8 +549,8 @@ class _Verifier:
             return
         start = self.locate(anchor, anchor.size)
         self.report.first_bad_record = Problem(
-            f"records {anchor.size}..{cp.size - 1} do not lead to the root signed by "
-            f"checkpoint {cp.label}; the first of them that differs cannot be named "
+            f"fork: records {anchor.size}..{cp.size - 1} do not lead to the root signed "
+            f"by checkpoint {cp.label}; the first of them that differs cannot be named "
             f"because {LEAF_HASHES_FILE} does not match the checkpoint either",
             start[0],
             start[1],
@@ -550,8 +576,8 @@ class _Verifier:
                 want = committed.read(HASH_SIZE)
                 if h != want:
                     return Problem(
-                        f"record differs from the one checkpoint {target.label} signed "
-                        f"(leaf hash {h.hex()}, signed {want.hex()})",
+                        f"fork: record differs from the one checkpoint {target.label} "
+                        f"signed (leaf hash {h.hex()}, signed {want.hex()})",
                         segment_name,
                         line_no,
                         seq,

@@ -1,22 +1,32 @@
 """The durable audit log: group commit, Merkle tree, signed checkpoints, quote index.
 
 `DurableAuditLog` is the `AuditSink` the server uses for binding quotes. A record's
-future resolves only after the record is on disk (fdatasync), so a reply can never
-overtake its audit record (DESIGN §5):
+future resolves only after the record is on disk (fdatasync) *and* inside a signed
+checkpoint, so a reply can never overtake its audit record (DESIGN §5) and no
+acknowledged record is ever outside a signature:
 
     submitter threads                         writer thread
     -----------------                         -------------
     submit(event)                             take everything queued (one batch)
       structlog chain: seq, origin,           write it at the segment's good offset
       code_version, canonical JSON            fdatasync once                 <- durable
-      -> queued with its Future               append leaf hashes to the tree
+      -> queued with its Future               sign the tree with the batch, write it
+                                              in an attestation slot, fdatasync <- attested
     future.result()  <----------------------  resolve every future of the batch
-                                              flush leafhashes.bin, sign a checkpoint
+                                              flush leafhashes.bin
 
-If the batch cannot be written, the segment is cut back to its last good offset, the
-futures fail with AuditUnavailableError, the sequence numbers are handed out again and
-the next submission tries the disk again. The tree is only extended after the fdatasync,
-so a failed batch never reaches a checkpoint.
+One signature per batch, not per record: group commit makes it cheap (bench/README.md,
+per-batch signing). `checkpoints/<size>.note`, the copies auditors keep and prove
+consistency between, are kept at most once per `checkpoint_interval_ms` and at close.
+
+If the batch cannot be written, or written but not attested, the segment is cut back to
+its last good offset, the futures fail with AuditUnavailableError, the sequence numbers
+are handed out again and the next submission tries the disk again. The in-memory tree and
+indexes only take the batch once it is attested, so a failed batch leaves no trace.
+
+Since nothing unsigned was ever acknowledged, records found after the newest checkpoint
+at start (a crash between the two fsyncs, or bytes appended while the server was down)
+are moved aside to ``unattested/`` and reported, never signed (`unattested.py`).
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ from typing import Any, Final
 import structlog
 
 from pricing_service.audit.archive import PolicyArchive
+from pricing_service.audit.attestation import AttestationSlots
 from pricing_service.audit.checkpoints import CheckpointStore, note_text
 from pricing_service.audit.errors import (
     AuditLogCorruptError,
@@ -51,7 +62,7 @@ from pricing_service.audit.errors import (
 from pricing_service.audit.fsutil import FileOps
 from pricing_service.audit.keys import ensure_signer
 from pricing_service.audit.leafhashes import LEAF_HASHES_FILE, LeafHashes
-from pricing_service.audit.merkle import leaf_hash, verify_inclusion
+from pricing_service.audit.merkle import CompactRange, leaf_hash, verify_inclusion
 from pricing_service.audit.note import (
     Checkpoint,
     NoteError,
@@ -64,9 +75,10 @@ from pricing_service.audit.prove import InclusionProofResult, inclusion_path
 from pricing_service.audit.quote_index import QuoteIndex
 from pricing_service.audit.reader import read_line_at
 from pricing_service.audit.record import quote_id_of
-from pricing_service.audit.segments import SegmentFile, SegmentWriter, recover
+from pricing_service.audit.segments import RecoveredLog, SegmentFile, SegmentWriter, recover
 from pricing_service.audit.sink import AuditEvent, AuditPosition, AuditUnavailableError
 from pricing_service.audit.structlog_sink import make_audit_logger
+from pricing_service.audit.unattested import MovedTail, move_aside
 
 __all__ = ["AuditLogConfig", "DurableAuditLog", "WriterStats", "default_code_version"]
 
@@ -109,8 +121,9 @@ class AuditLogConfig:
     segment_max_age_s: float | None = None
     """Also start a new segment once the current one is this old (None: size only)."""
     checkpoint_interval_ms: int = 0
-    """Sign a checkpoint at most this often; 0 signs one after every batch. Records are
-    durable regardless; only proofs wait for a checkpoint."""
+    """Keep a ``checkpoints/<size>.note`` copy at most this often; 0 keeps every batch's.
+    Every batch is signed (into ``checkpoint.slots``) before its records are acknowledged,
+    whatever the interval: only the kept copies (and ``checkpoint.latest``) are spaced."""
     max_batch_records: int = 4096
     """Most records in one group-commit batch."""
     max_batch_bytes: int = 8 * 1024 * 1024
@@ -129,6 +142,8 @@ class WriterStats:
     """Records per batch, most recent batches (at most 10,000)."""
     fsync_seconds: tuple[float, ...]
     """Seconds per batch write + fdatasync, same batches."""
+    attest_seconds: tuple[float, ...] = ()
+    """Seconds per batch to sign its checkpoint and make it durable, same batches."""
 
     def summary(self) -> dict[str, float]:
         """Mean/median/p99/max of batch sizes and write+fsync latencies."""
@@ -138,7 +153,12 @@ class WriterStats:
             "failed_batches": self.failed_batches,
             "checkpoints": self.checkpoints,
         }
-        for name, values in (("batch_size", self.batch_sizes), ("fsync_s", self.fsync_seconds)):
+        measured = (
+            ("batch_size", self.batch_sizes),
+            ("fsync_s", self.fsync_seconds),
+            ("attest_s", self.attest_seconds),
+        )
+        for name, values in measured:
             if values:
                 ordered = sorted(values)
                 out[f"{name}_mean"] = statistics.fmean(ordered)
@@ -219,35 +239,33 @@ class DurableAuditLog:
 
         # State shared with request threads (position_of, prove_quote): _state_lock.
         self._state_lock = threading.Lock()
-        self._offsets: array[int] = array("Q")  # byte offset of record `seq` in its segment
-        self._quotes = QuoteIndex()  # quote_id -> seq, 16 bytes a quote
-        rebuild_path = self.directory / f".{LEAF_HASHES_FILE}.rebuild"
-        self._leaves = LeafHashes(rebuild_path, self._ops, truncate=True)
-        recovered_hashes: list[bytes] = []
-
-        def on_record(seq: int, _segment: int, offset: int, raw: bytes, h: bytes) -> None:
-            self._offsets.append(offset)
-            quote_id = quote_id_of(raw)
-            if quote_id is not None:
-                self._quotes.add(quote_id, seq)
-            recovered_hashes.append(h)
-            if len(recovered_hashes) >= _RECOVERY_FLUSH:
-                self._leaves.append(recovered_hashes)
-                self._leaves.flush()
-                recovered_hashes.clear()
-
         started = time.monotonic()
-        try:
-            recovered = recover(self.directory, checkpoint=latest_cp, on_record=on_record)
-            self._leaves.append(recovered_hashes)
-            self._leaves.flush()
-        except BaseException:
-            self._leaves.close()
-            rebuild_path.unlink(missing_ok=True)
-            raise
-        # The sidecar is derivable: rebuilt at every start, then swapped in whole.
-        os.replace(rebuild_path, self.directory / LEAF_HASHES_FILE)
-        self._leaves.path = self.directory / LEAF_HASHES_FILE
+        recovered, leaves = self._recover(latest_cp)
+        signed = latest_cp.size if latest_cp is not None else 0
+        moved: MovedTail | None = None
+        if recovered.size > signed:
+            # Never acknowledged (acks wait for the checkpoint): out of the log, not signed.
+            moved = move_aside(
+                self.directory,
+                recovered.segments,
+                signed,
+                self._offsets[signed],
+                recovered.size - signed,
+            )
+            _log.warning(
+                "audit_unattested_tail",
+                records=moved.records,
+                first_seq=moved.first_seq,
+                moved_to=str(moved.path),
+                hint="records after the newest signed checkpoint were never acknowledged "
+                "(a crash before their checkpoint, or appended while the server was down); "
+                "moved aside, not signed",
+            )
+            leaves.close()
+            recovered, leaves = self._recover(latest_cp)
+        self._leaves = leaves
+        self.moved_tail = moved
+        """The unattested tail this start moved aside, if there was one."""
 
         self._segments: list[SegmentFile] = list(recovered.segments)
         self._segment_starts = [s.first_seq for s in self._segments]
@@ -257,6 +275,11 @@ class DurableAuditLog:
             (latest_cp, latest_note) if latest_cp is not None and latest_note else None
         )
         self._signed_size = latest_cp.size if latest_cp is not None else 0
+        # The largest checkpoints/<size>.note: the attestation slots may be newer.
+        self._kept_size = max(
+            (f.named_size for f in self._checkpoints.files() if f.named_size is not None),
+            default=0,
+        )
         self._segment_writer = SegmentWriter(
             self.directory,
             self._ops,
@@ -266,6 +289,9 @@ class DurableAuditLog:
             clock=self._clock,
         )
         self._segment_writer.resume(recovered.tail, recovered.tail_end)
+        self._slots = AttestationSlots(
+            self.directory, self._ops, newest_slot=self._checkpoints.newest_slot()
+        )
 
         # Queue shared with submitters: _cond (its lock also guards _next_seq).
         self._cond = threading.Condition()
@@ -274,7 +300,7 @@ class DurableAuditLog:
         self._closing = False
         self._busy = False
         self._force_target = 0  # checkpoint() waits for a checkpoint of this size
-        self._last_checkpoint_at = self._clock()
+        self._last_kept_at = self._clock()
         self._checkpoint_retry_at = 0.0
 
         self._records_written = 0
@@ -283,6 +309,7 @@ class DurableAuditLog:
         self._checkpoint_count = 0
         self._batch_sizes: collections.deque[int] = collections.deque(maxlen=_STATS_WINDOW)
         self._fsync_seconds: collections.deque[float] = collections.deque(maxlen=_STATS_WINDOW)
+        self._attest_seconds: collections.deque[float] = collections.deque(maxlen=_STATS_WINDOW)
 
         self._logger = make_audit_logger(
             _Enqueue(self),
@@ -298,11 +325,44 @@ class DurableAuditLog:
             segments=len(self._segments),
             checkpoint_size=self._signed_size,
             cut_torn_bytes=recovered.cut_bytes,
+            unattested_moved=moved.records if moved is not None else 0,
             fsync=config.fsync,
             seconds=round(time.monotonic() - started, 3),
         )
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
+
+    def _recover(self, latest_cp: Checkpoint | None) -> tuple[RecoveredLog, LeafHashes]:
+        """Rebuild offsets, the quote index and ``leafhashes.bin`` from the segments."""
+        self._offsets: array[int] = array("Q")  # byte offset of record `seq` in its segment
+        self._quotes = QuoteIndex()  # quote_id -> seq, 16 bytes a quote
+        rebuild_path = self.directory / f".{LEAF_HASHES_FILE}.rebuild"
+        leaves = LeafHashes(rebuild_path, self._ops, truncate=True)
+        recovered_hashes: list[bytes] = []
+
+        def on_record(seq: int, _segment: int, offset: int, raw: bytes, h: bytes) -> None:
+            self._offsets.append(offset)
+            quote_id = quote_id_of(raw)
+            if quote_id is not None:
+                self._quotes.add(quote_id, seq)
+            recovered_hashes.append(h)
+            if len(recovered_hashes) >= _RECOVERY_FLUSH:
+                leaves.append(recovered_hashes)
+                leaves.flush()
+                recovered_hashes.clear()
+
+        try:
+            recovered = recover(self.directory, checkpoint=latest_cp, on_record=on_record)
+            leaves.append(recovered_hashes)
+            leaves.flush()
+        except BaseException:
+            leaves.close()
+            rebuild_path.unlink(missing_ok=True)
+            raise
+        # The sidecar is derivable: rebuilt at every start, then swapped in whole.
+        os.replace(rebuild_path, self.directory / LEAF_HASHES_FILE)
+        leaves.path = self.directory / LEAF_HASHES_FILE
+        return recovered, leaves
 
     # -- AuditSink -------------------------------------------------------------------
 
@@ -391,6 +451,7 @@ class DurableAuditLog:
                 checkpoints=self._checkpoint_count,
                 batch_sizes=tuple(self._batch_sizes),
                 fsync_seconds=tuple(self._fsync_seconds),
+                attest_seconds=tuple(self._attest_seconds),
             )
 
     def position_of(self, quote_id: str) -> AuditPosition | None:
@@ -450,17 +511,17 @@ class DurableAuditLog:
         )
 
     def checkpoint(self, timeout: float | None = None) -> str | None:
-        """Wait until everything submitted so far is durable and signed; return the note.
+        """Wait until everything submitted so far is signed and kept; return the note.
 
-        Signs at once, whatever the interval. Returns the latest note (None if nothing
-        could be written or signed, e.g. the disk is full).
+        Keeps ``checkpoints/<size>.note`` at once, whatever the interval. Returns the
+        latest note (None if nothing could be written or signed, e.g. the disk is full).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             target = self._next_seq
             self._force_target = max(self._force_target, target)
             self._cond.notify_all()
-            while not self._signed_size >= target and not self._stalled(target):
+            while not self._kept_size >= target and not self._stalled(target):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break
@@ -506,7 +567,7 @@ class DurableAuditLog:
                     with self._cond:
                         sign = done or self._checkpoint_due()
                     if sign:
-                        self._sign_checkpoint()
+                        self._keep_checkpoint()
                 finally:
                     with self._cond:
                         self._busy = False
@@ -538,28 +599,61 @@ class DurableAuditLog:
         except Exception as exc:  # any failure here means "not durable"
             self._fail(batch, exc)
             return
-        elapsed = time.perf_counter() - started
+        written = time.perf_counter()
+        tree = self._tree.copy()
+        for h in hashes:
+            tree.append(h)
+        try:
+            attested = self._attest(Checkpoint(self.config.origin, tree.size, tree.root()))
+        except Exception as exc:  # durable but unsigned: never acknowledged, so withdrawn
+            self._segment_writer.withdraw(start)
+            self._fail(batch, exc)
+            return
+        self._take(batch, hashes, segment, start, tree, attested)
+        with self._state_lock:
+            self._fsync_seconds.append(written - started)
+            self._attest_seconds.append(time.perf_counter() - written)
+        origin = self.config.origin
+        for pending, h in zip(batch, hashes, strict=True):
+            pending.future.set_result(AuditPosition(origin, pending.seq, h.hex()))
+
+    def _attest(self, checkpoint: Checkpoint) -> tuple[Checkpoint, str]:
+        """Sign `checkpoint` and make it durable in the attestation slots. Raises OSError."""
+        note = sign_checkpoint(checkpoint, self._signer)
+        self._slots.write(note)
+        return checkpoint, note
+
+    def _take(
+        self,
+        batch: list[_Pending],
+        hashes: list[bytes],
+        segment: SegmentFile,
+        start: int,
+        tree: CompactRange,
+        attested: tuple[Checkpoint, str],
+    ) -> None:
+        """The attested batch joins the in-memory log: offsets, tree, indexes, head."""
         with self._state_lock:
             if not self._segments or self._segments[-1].path != segment.path:
                 self._segments.append(segment)
                 self._segment_starts.append(segment.first_seq)
             offset = start
-            for pending, h in zip(batch, hashes, strict=True):
+            for pending in batch:
                 self._offsets.append(offset)
                 offset += len(pending.raw) + 1
-                self._tree.append(h)
                 quote_id = quote_id_of(pending.raw)
                 if quote_id is not None:
                     self._quotes.add(quote_id, pending.seq)
+            self._tree = tree
             self._size += len(batch)
+            self._latest = attested
             self._records_written += len(batch)
             self._batches += 1
+            self._checkpoint_count += 1
             self._batch_sizes.append(len(batch))
-            self._fsync_seconds.append(elapsed)
         self._leaves.append(hashes)
-        origin = self.config.origin
-        for pending, h in zip(batch, hashes, strict=True):
-            pending.future.set_result(AuditPosition(origin, pending.seq, h.hex()))
+        with self._cond:
+            self._signed_size = tree.size
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         with self._cond:
@@ -591,47 +685,46 @@ class DurableAuditLog:
             # Derivable and rebuilt at start: stays pending in memory and is retried.
             _log.warning("audit_leafhashes_flush_failed", error=str(exc))
 
-    def _checkpoint_due(self) -> bool:
-        # Called with _cond held.
-        if self._size <= self._signed_size:
-            return False
-        now = self._clock()
-        if now < self._checkpoint_retry_at:
-            return False
-        if self._force_target > self._signed_size:
+    def _keep_due(self) -> bool:
+        # Called with _cond held: is the next signed checkpoint to be kept?
+        if self._closing or self._force_target > self._kept_size:
             return True
         interval = self.config.checkpoint_interval_ms / 1000
-        return now - self._last_checkpoint_at >= interval
+        return self._clock() - self._last_kept_at >= interval
+
+    def _checkpoint_due(self) -> bool:
+        # Called with _cond held: the newest signed checkpoint is not kept yet, and the
+        # interval has passed (or close or checkpoint() asks for it).
+        if self._signed_size <= self._kept_size:
+            return False
+        if self._clock() < self._checkpoint_retry_at:
+            return False
+        return self._keep_due()
 
     def _checkpoint_wait(self) -> float | None:
-        if self._size <= self._signed_size:
+        if self._signed_size <= self._kept_size:
             return None
         interval = self.config.checkpoint_interval_ms / 1000
-        due = max(self._last_checkpoint_at + interval, self._checkpoint_retry_at)
+        due = max(self._last_kept_at + interval, self._checkpoint_retry_at)
         return max(due - self._clock(), 0.001)
 
-    def _sign_checkpoint(self) -> None:
+    def _keep_checkpoint(self) -> None:
+        """Keep the newest signed checkpoint as ``checkpoints/<size>.note``."""
         with self._state_lock:
-            size, root = self._size, self._tree.root()
-        if size <= self._signed_size:
+            latest = self._latest
+        if latest is None or latest[0].size <= self._kept_size:
             return
-        # The tree only grows by appends of durable records and sizes only increase, so
-        # each checkpoint is consistent with every earlier one by construction.
-        checkpoint = Checkpoint(self.config.origin, size, root)
-        note = sign_checkpoint(checkpoint, self._signer)
+        checkpoint, note = latest
         try:
-            self._checkpoints.write(size, note)
+            self._checkpoints.write(checkpoint.size, note)
         except OSError as exc:
             with self._cond:
                 self._checkpoint_retry_at = self._clock() + _CHECKPOINT_RETRY_S
-            _log.warning("audit_checkpoint_write_failed", size=size, error=str(exc))
+            _log.warning("audit_checkpoint_write_failed", size=checkpoint.size, error=str(exc))
             return
-        with self._state_lock:
-            self._latest = (checkpoint, note)
-            self._checkpoint_count += 1
         with self._cond:
-            self._signed_size = size
-            self._last_checkpoint_at = self._clock()
+            self._kept_size = checkpoint.size
+            self._last_kept_at = self._clock()
 
     def _shutdown(self) -> None:
         if not self.config.fsync:
@@ -641,6 +734,8 @@ class DurableAuditLog:
         with contextlib.suppress(OSError):
             self._segment_writer.close()
         self._leaves.close()
+        with contextlib.suppress(OSError):
+            self._slots.close()
         with self._cond:
             for pending in self._queue:
                 pending.future.set_exception(AuditUnavailableError("the audit log is closed"))

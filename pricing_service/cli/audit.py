@@ -193,8 +193,10 @@ def _print_report(report: VerifyReport) -> None:
         print(f"OK: {report.origin or 'log'}: {counts}")
         if report.uncovered:
             print(
-                f"note: the last {report.uncovered:,} records are not yet covered by a "
-                "signed checkpoint (only their sequence was checked)"
+                f"note: the last {report.uncovered:,} records follow the newest signed "
+                "checkpoint (only their sequence was checked): not attested, so not "
+                "acknowledged (the server signs every batch before it replies); a server "
+                "starting on this log moves them to unattested/"
             )
         print(f"{report.seconds:.2f} s, {rate:,.0f} records/s")
         return

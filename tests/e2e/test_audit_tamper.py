@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pricing_service.audit.attestation import read_slots
 from pricing_service.audit.keys import load_verifier, write_keypair
 from pricing_service.audit.merkle import leaf_hash
 from pricing_service.audit.note import Signer, parse_checkpoint, sign_checkpoint
@@ -101,7 +102,16 @@ def test_pristine_log_has_the_expected_shape(pristine: Path) -> None:
 def test_untampered_log_verifies(logdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = _verify(logdir)
     assert report.ok, report.problems()
-    assert (report.records, report.verified_size, report.checkpoints) == (3000, 3000, 6)
+    # Six kept (one per 500) and the attestation slots' two newest (3000 and the batch
+    # before it, which may be one of the kept sizes, depending on how batches fell).
+    slot_sizes = {int(s.note.splitlines()[1]) for s in read_slots(logdir) if s.note}
+    assert max(slot_sizes) == 3000
+    kept = set(range(CHECKPOINT_EVERY, RECORDS + 1, CHECKPOINT_EVERY))
+    assert (report.records, report.verified_size, report.checkpoints) == (
+        3000,
+        3000,
+        len(kept | slot_sizes),
+    )
     assert main(["audit", "verify", str(logdir), "--public-key", str(logdir / "audit.vkey")]) == 0
     assert capsys.readouterr().out.startswith(f"OK: {ORIGIN}: 3,000 records")
 
@@ -133,7 +143,8 @@ def test_one_changed_byte_names_that_record(
     out = capsys.readouterr().out
     assert code == 1
     assert (
-        f"first bad record: segment {path.name}, line {line}, seq {TARGET}: record differs" in out
+        f"first bad record: segment {path.name}, line {line}, seq {TARGET}: fork: record differs"
+        in out
     )
 
 
@@ -224,8 +235,9 @@ def test_truncated_tail_is_reported_where_the_records_go_missing(logdir: Path) -
     assert _first_bad(report) == (last.name, kept + 1, 2990)
     assert report.first_bad_record is not None
     assert report.first_bad_record.message == (
-        "the log ends after 2990 records, but checkpoint checkpoints/00000000000000003000.note "
-        "signed 3000: records 2990..2999 are missing (truncated)"
+        "truncation: the log ends after 2990 records, but checkpoint "
+        "checkpoints/00000000000000003000.note signed 3000: records 2990..2999 are missing "
+        "(truncated)"
     )
 
 
@@ -304,7 +316,7 @@ def test_record_and_leaf_hashes_both_rewritten_still_fail_at_the_checkpoint_rang
     first_of_range, first_line = _where(logdir, 1000)
     assert _first_bad(report) == (first_of_range.name, first_line, 1000)
     assert report.first_bad_record is not None
-    assert "records 1000..1499 do not lead to the root" in report.first_bad_record.message
+    assert "fork: records 1000..1499 do not lead to the root" in report.first_bad_record.message
 
 
 def test_rolled_back_log_is_caught_by_a_checkpoint_kept_elsewhere(
@@ -323,6 +335,7 @@ def test_rolled_back_log_is_caught_by_a_checkpoint_kept_elsewhere(
     for n in (2500, 3000):
         (logdir / "checkpoints" / f"{n:020d}.note").unlink()
     shutil.copy(logdir / "checkpoints" / f"{2000:020d}.note", logdir / "checkpoint.latest")
+    (logdir / "checkpoint.slots").unlink()
     (logdir / "leafhashes.bin").write_bytes((logdir / "leafhashes.bin").read_bytes()[: 2000 * 32])
     assert _verify(logdir).ok  # nothing inside the log can tell
     report = _verify(logdir, extra_checkpoints=[kept])

@@ -8,6 +8,7 @@ survive the restart, and new quotes must extend the same Merkle tree.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,8 @@ import pytest
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
 from ecoloan_client import PricingClient, PricingClientError, carbon_grade, quote_request
 
+from pricing_service.audit.checkpoints import CheckpointStore, note_text
+from pricing_service.audit.note import parse_checkpoint
 from pricing_service.audit.reader import iter_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -158,6 +161,12 @@ def test_kill_9_under_load_loses_no_acknowledged_quote(tmp_path: Path, kill_afte
     size_before = len(list(iter_records(audit_dir)))
     # Unacknowledged quotes may be in the log too (written, reply lost): never fewer.
     assert size_before >= len(received)
+    # Every acknowledged quote is inside the newest signed checkpoint; what follows it
+    # (written, killed before its checkpoint) was never acknowledged and is moved aside.
+    newest = CheckpointStore(audit_dir).latest_note()
+    assert newest is not None
+    signed = parse_checkpoint(note_text(newest)).size
+    assert max(logged[q] for q in received.values()) < signed <= size_before
 
     port2 = _free_port()
     server_log = tmp_path / "server2.log"
@@ -172,11 +181,11 @@ def test_kill_9_under_load_loses_no_acknowledged_quote(tmp_path: Path, kill_afte
             assert again.audit_position.sequence == logged[quote_id]
             # The tree continues: a new quote gets the next sequence number.
             fresh = client.create_quote(_request(99, 0))
-            assert fresh.audit_position.sequence == size_before
+            assert fresh.audit_position.sequence == signed
             got = client.get_quote(quote_id)
             assert got.quote.quote_id == quote_id
             proof = client.get_quote_proof(fresh.quote.quote_id)
-            assert proof.tree_size >= size_before + 1
+            assert proof.tree_size >= signed + 1
     finally:
         proc2.send_signal(signal.SIGTERM)
         try:
@@ -191,3 +200,59 @@ def test_kill_9_under_load_loses_no_acknowledged_quote(tmp_path: Path, kill_afte
 
     result = _verify(audit_dir)
     assert result.returncode == 0, result.stdout + result.stderr
+    moved = sorted((audit_dir / "unattested").glob("*.jsonl"))
+    moved_records = sum(len(f.read_bytes().splitlines()) for f in moved)
+    assert moved_records == size_before - signed
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+
+
+def test_a_record_forged_while_the_server_is_down_is_moved_aside_at_restart(
+    tmp_path: Path,
+) -> None:
+    # Issue 12: a well-formed record appended after the newest checkpoint, the server
+    # restarted, and the forgery used to be signed into the next checkpoint.
+    audit_dir = tmp_path / "audit"
+    port = _free_port()
+    proc = _start(audit_dir, port)
+    with PricingClient(f"127.0.0.1:{port}", default_timeout=5.0) as client:
+        real = [client.create_quote(_request(7, n)).quote.quote_id for n in range(3)]
+    _stop(proc)
+    segment = sorted((audit_dir / "segments").glob("*.jsonl"))[-1]
+    last = json.loads(segment.read_bytes().splitlines()[-1])
+    forged_id = "q_" + "f" * 32
+    forged = dict(last, seq=last["seq"] + 1, response=dict(last["response"], quote_id=forged_id))
+    forged_line = json.dumps(forged, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    with segment.open("ab") as f:
+        f.write(forged_line)
+
+    server_log = tmp_path / "server.log"
+    proc = _start(audit_dir, port, server_log)
+    try:
+        with PricingClient(f"127.0.0.1:{port}", default_timeout=5.0) as client:
+            assert [client.get_quote(q).quote.quote_id for q in real] == real
+            with pytest.raises(PricingClientError) as refused:
+                client.get_quote(forged_id)
+            assert refused.value.code.name == "NOT_FOUND"
+            fresh = client.create_quote(_request(7, 3))
+            assert fresh.audit_position.sequence == last["seq"] + 1  # the forgery's number
+    finally:
+        _stop(proc)
+    moved = [json.loads(line) for line in server_log.read_text().splitlines()]
+    moved = [m for m in moved if m.get("event") == "audit_unattested_tail"]
+    assert [(m["records"], m["first_seq"]) for m in moved] == [(1, last["seq"] + 1)]
+    assert [p.read_bytes() for p in (audit_dir / "unattested").iterdir()] == [forged_line]
+    assert forged_id.encode() not in segment.read_bytes()
+    result = _verify(audit_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    replayed = subprocess.run(
+        [str(BIN / "pricing"), "audit", "replay", str(audit_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr

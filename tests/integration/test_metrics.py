@@ -82,6 +82,12 @@ def test_metrics_count_what_happened(server: SyncServer) -> None:
     assert m["ecoloan_quotes_total", refused] == 1
     assert m["ecoloan_audit_log_records", ()] == 2  # the quote and the refusal
     assert m["ecoloan_audit_records_total", ()] == 2
+    # Two batches, each signed before its reply: two checkpoints, two attest timings.
+    assert m["ecoloan_audit_checkpoints_total", ()] == 2
+    assert {k[1] for k in m if k[0] == "ecoloan_audit_attest_seconds"} == {
+        (("quantile", "0.5"),),
+        (("quantile", "0.99"),),
+    }
     assert m["ecoloan_in_flight", (("kind", "binding"),)] == 0
     assert m["ecoloan_in_flight_limit", (("kind", "simulation"),)] == 2
     assert m["ecoloan_rejected_by_limit_total", (("kind", "binding"),)] == 0

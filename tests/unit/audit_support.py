@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pricing_service.audit.fsutil import FileOps
+from pricing_service.audit.record import canonical_json
 from pricing_service.audit.sink import AuditEvent
 from pricing_service.audit.writer import AuditLogConfig, DurableAuditLog
 
@@ -132,3 +133,24 @@ def tiny_tmpfs(path: Path, size: str = "64k") -> Iterator[bool]:
         yield True
     finally:
         subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+def forged_record(i: int) -> bytes:
+    """The canonical bytes the writer of `config` would give `small_event(i)` at seq `i`:
+    what someone with write access to a stopped server's directory could append."""
+    event = small_event(i)
+    return canonical_json(
+        {
+            "caller": event.caller,
+            "code_version": "0.1.0",
+            "error": event.error,
+            "kind": event.kind,
+            "origin": ORIGIN,
+            "policy_digest": event.policy_digest,
+            "request": event.request,
+            "response": event.response,
+            "seq": i,
+            "time": event.time,
+            "v": 1,
+        }
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_support import ORIGIN, quote_id, small_event, write_log
+from audit_support import ORIGIN, forged_record, quote_id, write_log
 
 from pricing_service.audit.compact import fold, push_leaf
 from pricing_service.audit.errors import NotYetCheckpointedError, QuoteNotFoundError
@@ -141,13 +141,15 @@ def test_proofs_survive_a_missing_or_damaged_leaf_hash_sidecar(logdir: Path) -> 
 
 
 def test_prove_unknown_quote_or_uncovered_record_fails_clearly(tmp_path: Path) -> None:
-    with write_log(tmp_path, 3, checkpoint_interval_ms=3_600_000) as log:
-        log.checkpoint(timeout=5)
-        log.submit(small_event(3)).result(timeout=5)
-        with pytest.raises(QuoteNotFoundError):
-            prove_inclusion(tmp_path, quote_id="q_nope")
-        with pytest.raises(NotYetCheckpointedError, match="record 3 is not yet covered"):
-            prove_inclusion(tmp_path, quote_id=quote_id(3))
+    # The server signs every batch before acknowledging it, so a record after the newest
+    # checkpoint is one it never acknowledged: here, appended while it is down.
+    write_log(tmp_path, 3).close()
+    with (tmp_path / "segments" / f"{0:020d}.jsonl").open("ab") as f:
+        f.write(forged_record(3) + b"\n")
+    with pytest.raises(QuoteNotFoundError):
+        prove_inclusion(tmp_path, quote_id="q_nope")
+    with pytest.raises(NotYetCheckpointedError, match="record 3 is not yet covered"):
+        prove_inclusion(tmp_path, quote_id=quote_id(3))
 
 
 def test_tight_loop_compact_range_equals_the_checked_one() -> None:

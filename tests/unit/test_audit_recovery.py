@@ -12,8 +12,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from audit_support import ORIGIN, config, quote_id, segment_lines, small_event, write_log
+from audit_support import (
+    ORIGIN,
+    config,
+    forged_record,
+    quote_id,
+    segment_lines,
+    small_event,
+    write_log,
+)
 
+from pricing_service.audit.checkpoints import read_unverified
 from pricing_service.audit.errors import AuditLogCorruptError
 from pricing_service.audit.keys import load_verifier
 from pricing_service.audit.verify import verify_log
@@ -53,24 +62,20 @@ def test_torn_tail_is_cut_and_the_log_continues(tmp_path: Path, torn: bytes) -> 
     assert _verify(tmp_path) == 6
 
 
-def test_last_record_cut_mid_line_before_any_checkpoint_is_recovered(tmp_path: Path) -> None:
-    with write_log(tmp_path, 4, checkpoint_interval_ms=3_600_000) as log:
-        log.checkpoint(timeout=5)
-        log.submit(small_event(4)).result(timeout=5)
-        segment = tmp_path / SEGMENT
-        whole = segment.read_bytes()
-        # Simulate the crash image: the last (unsigned) record only half on disk.
-        cut = len(whole) - 40
-    # close() would sign record 4; the crash image is taken from before that.
-    os.truncate(segment, cut)
-    (tmp_path / "checkpoints" / f"{5:020d}.note").unlink()
-    (tmp_path / "checkpoint.latest").write_bytes(
-        (tmp_path / "checkpoints" / f"{4:020d}.note").read_bytes()
-    )
+def test_a_half_written_batch_after_the_newest_checkpoint_is_cut(tmp_path: Path) -> None:
+    # The crash image of a batch killed mid-write: never attested, so never acknowledged.
+    write_log(tmp_path, 4).close()
+    segment = tmp_path / SEGMENT
+    whole = segment.read_bytes()
+    with segment.open("ab") as f:
+        f.write(forged_record(4)[:-40])
     with DurableAuditLog(config(tmp_path)) as log:
-        assert log.size == 4
+        assert (log.size, log.moved_tail) == (4, None)
+        assert segment.read_bytes() == whole
         assert log.submit(small_event(44)).result(timeout=5).sequence == 4
         assert log.position_of(quote_id(44)) is not None
+    (saved,) = (tmp_path / "torn").iterdir()
+    assert saved.read_bytes() == forged_record(4)[:-40]
     assert _verify(tmp_path) == 5
 
 
@@ -147,3 +152,20 @@ def test_killed_writer_loses_no_acknowledged_record(tmp_path: Path) -> None:
         log.submit(small_event(10_000)).result(timeout=5)
     assert _verify(tmp_path) > max(acknowledged)
     assert json.loads(segment_lines(tmp_path)[0][2])["origin"] == ORIGIN
+
+
+def test_a_kill_between_link_and_rename_leaves_the_kept_checkpoint_as_it_was(
+    tmp_path: Path,
+) -> None:
+    # Found by a CI run: killed after linking checkpoints/<size>.note but before renaming
+    # the temporary over checkpoint.latest, the temporary was the kept note's second
+    # name, and the next checkpoint truncated and rewrote the kept one through it.
+    write_log(tmp_path, 2).close()
+    kept = tmp_path / "checkpoints" / f"{2:020d}.note"
+    before = kept.read_text()
+    os.link(kept, tmp_path / ".checkpoint.latest.tmp")
+    with DurableAuditLog(config(tmp_path)) as log:
+        log.submit(small_event(2)).result(timeout=5)
+    assert kept.read_text() == before
+    assert read_unverified(kept).size == 2
+    assert _verify(tmp_path) == 3

@@ -20,10 +20,10 @@ from audit_support import (
     write_log,
 )
 
+from pricing_service.audit.attestation import read_slots
 from pricing_service.audit.errors import (
     AuditLogCorruptError,
     AuditLogLockedError,
-    NotYetCheckpointedError,
     QuoteNotFoundError,
     RecordEncodingError,
 )
@@ -169,14 +169,25 @@ def test_checkpoints_are_signed_after_batches_and_kept_per_size(tmp_path: Path) 
     assert (latest.origin, latest.size) == (ORIGIN, 3)
 
 
-def test_checkpoint_interval_defers_signing_until_asked(tmp_path: Path) -> None:
+def test_every_batch_is_signed_before_its_futures_resolve_and_the_interval_spaces_kept_copies(
+    tmp_path: Path,
+) -> None:
     with write_log(tmp_path, 5, checkpoint_interval_ms=3_600_000) as log:
-        assert log.latest_checkpoint() is None
-        with pytest.raises(NotYetCheckpointedError):
-            log.prove_quote(quote_id(2))
-        note = log.checkpoint(timeout=5)
-        assert note is not None
-        assert note.splitlines()[1] == "5"
+        # Five batches, each acknowledged only inside a signed checkpoint...
+        latest = log.latest_checkpoint()
+        assert latest is not None
+        assert latest.splitlines()[1] == "5"
+        # Written alternately into the two attestation slots: 1, 2, 3, 4, 5.
+        slots = read_slots(tmp_path)
+        assert [s.note.splitlines()[1] if s.note else None for s in slots] == ["5", "4"]
+        assert slots[0].note == latest
+        assert not (tmp_path / "checkpoint.latest").exists()
+        assert log.prove_quote(quote_id(2)).tree_size == 5
+        # ...but none kept under checkpoints/ before the interval (an hour) is up.
+        assert not (tmp_path / "checkpoints").exists()
+        assert log.checkpoint(timeout=5) == latest
+        assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [f"{5:020d}.note"]
+        assert log.stats().checkpoints == 5
 
 
 def test_prove_quote_gives_a_proof_that_verifies_against_the_signed_root(tmp_path: Path) -> None:
