@@ -94,10 +94,10 @@ class RpcCore:
         self.simulation_pool = simulation_pool
 
     def create_quote(
-        self, request: pb.CreateQuoteRequest, caller: str
+        self, request: pb.CreateQuoteRequest, caller: Caller
     ) -> Reply[pb.CreateQuoteResponse]:
         try:
-            reply = self.service.start_create(PbIncoming(request), caller)
+            reply = self.service.start_create(PbIncoming(request), caller.identity, caller.peer)
         except Exception as exc:
             self._count(request, exc)
             raise
@@ -119,11 +119,11 @@ class RpcCore:
             reason = getattr(exc, "reason", None) or (code_of(exc) if exc else "quoted")
             self.metrics.quote(request.product_id, str(reason))
 
-    def get_quote(self, request: pb.GetQuoteRequest, _caller: str) -> Reply[pb.GetQuoteResponse]:
+    def get_quote(self, request: pb.GetQuoteRequest, _caller: Caller) -> Reply[pb.GetQuoteResponse]:
         return Reply.ready(lambda: convert.get_response(self.service.get_quote(request.quote_id)))
 
     def list_products(
-        self, request: pb.ListProductsRequest, _caller: str
+        self, request: pb.ListProductsRequest, _caller: Caller
     ) -> Reply[pb.ListProductsResponse]:
         def answer() -> pb.ListProductsResponse:
             policy, _ = self.service.policy_at(convert.as_of(request))
@@ -136,7 +136,7 @@ class RpcCore:
         return Reply.ready(answer)
 
     def describe_policy(
-        self, request: pb.DescribePolicyRequest, _caller: str
+        self, request: pb.DescribePolicyRequest, _caller: Caller
     ) -> Reply[pb.DescribePolicyResponse]:
         def answer() -> pb.DescribePolicyResponse:
             policy, when = self.service.policy_at(convert.as_of(request))
@@ -146,12 +146,12 @@ class RpcCore:
         return Reply.ready(answer)
 
     def get_quote_proof(
-        self, request: pb.GetQuoteProofRequest, _caller: str
+        self, request: pb.GetQuoteProofRequest, _caller: Caller
     ) -> Reply[pb.GetQuoteProofResponse]:
         return Reply.ready(lambda: convert.proof_pb(self.proofs.quote_proof(request.quote_id)))
 
     def simulate_quotes(
-        self, request: pb.SimulateQuotesRequest, _caller: str
+        self, request: pb.SimulateQuotesRequest, _caller: Caller
     ) -> Reply[pb.SimulateQuotesResponse | Serialized]:
         pool = self.simulation_pool
         if pool is None:
@@ -163,7 +163,7 @@ class RpcCore:
         )
 
     def reload_policy(
-        self, _request: pb.ReloadPolicyRequest, _caller: str
+        self, _request: pb.ReloadPolicyRequest, _caller: Caller
     ) -> Reply[pb.ReloadPolicyResponse]:
         def answer() -> pb.ReloadPolicyResponse:
             done = self.reloader.reload()
@@ -192,7 +192,7 @@ class Method:
     name: str
     request_type: type[Message]
     response_type: type[Message]
-    start: Callable[[RpcCore, Any, str], Reply[Any]]
+    start: Callable[[RpcCore, Any, Caller], Reply[Any]]
     offload: bool = False
 
 
@@ -298,7 +298,7 @@ class PricingServicer:
         try:
             request, caller = _begin(self.core, context, method, raw)
             with self.core.admission.admit(method.name, caller.identity):
-                response = method.start(self.core, request, caller.label).complete()
+                response = method.start(self.core, request, caller).complete()
         except Exception as exc:
             context.abort_with_status(_status(exc))
             raise  # pragma: no cover - abort raised already
@@ -321,7 +321,7 @@ class AioPricingServicer:
         try:
             request, caller = _begin(self.core, context, method, raw)
             with self.core.admission.admit(method.name, caller.identity):
-                response = await self._answer(method, request, caller.label)
+                response = await self._answer(method, request, caller)
         except Exception as exc:
             status = _status(exc)
             await context.abort(status.code, status.details, status.trailing_metadata)
@@ -329,7 +329,9 @@ class AioPricingServicer:
         structlog.contextvars.bind_contextvars(**outcome_fields(response))
         return response
 
-    async def _answer(self, method: Method, request: Message, caller: str) -> Message | Serialized:
+    async def _answer(
+        self, method: Method, request: Message, caller: Caller
+    ) -> Message | Serialized:
         if method.offload:
             # A full simulation batch prices for seconds: off the loop, so the server's
             # other RPCs are answered meanwhile.

@@ -148,17 +148,22 @@ class QuoteService:
 
     # -- CreateQuote -------------------------------------------------------
 
-    def create_quote(self, request: IncomingQuote, caller: str) -> StoredQuote:
+    def create_quote(self, request: IncomingQuote, caller: str, peer: str = "") -> StoredQuote:
         """Price, log durably, then answer (blocking)."""
-        return self.start_create(request, caller).complete()
+        return self.start_create(request, caller, peer).complete()
 
-    def start_create(self, request: IncomingQuote, caller: str) -> Reply[StoredQuote]:
-        """Begin CreateQuote: a retry's stored answer, or a priced quote waiting on the log."""
+    def start_create(
+        self, request: IncomingQuote, caller: str, peer: str = ""
+    ) -> Reply[StoredQuote]:
+        """Begin CreateQuote: a retry's stored answer, or a priced quote waiting on the log.
+
+        `caller` is the authenticated identity, `peer` the transport peer ("" in-process):
+        the record keeps them apart."""
         retry = self._idempotent(request)
         if retry is not None:
             return Reply(retry, retry.result)
         try:
-            pending = self.begin_create(request, caller)
+            pending = self.begin_create(request, caller, peer)
         except BaseException as exc:
             self._release(request.request_id, exc)
             raise
@@ -223,7 +228,7 @@ class QuoteService:
         if waiting is not None and not waiting.done():
             waiting.set_exception(exc)
 
-    def begin_create(self, request: IncomingQuote, caller: str) -> PendingQuote:
+    def begin_create(self, request: IncomingQuote, caller: str, peer: str = "") -> PendingQuote:
         """Price the request and submit its audit record; the answer waits on the future."""
         request.check_pricing_time()
         received = self.clock()
@@ -244,6 +249,7 @@ class QuoteService:
                 caller=caller,
                 policy_digest=self._policy_digest_at(effective, policies),
                 time=event_time,
+                peer=peer,
             )
             error = exc  # `exc` is unbound when the except block ends
 
@@ -260,6 +266,7 @@ class QuoteService:
             caller=caller,
             policy_digest=priced.policy.digest,
             time=event_time,
+            peer=peer,
         )
 
         def finish(position: AuditPosition) -> StoredQuote:
