@@ -31,7 +31,13 @@ from pricing_service.api.simulating import Simulator
 from pricing_service.api.simulation_pool import Serialized, SimulationPool, outcome
 from pricing_service.config import DEFAULT_SIMULATE_MAX_LOANS
 from pricing_service.domain.errors import FieldViolation, InvalidRequestError
-from pricing_service.quoting.access import AccessPolicy, Caller, development_policy
+from pricing_service.quoting.access import (
+    AccessPolicy,
+    Caller,
+    PermissionDeniedError,
+    development_policy,
+)
+from pricing_service.quoting.denials import DenialRecorder
 from pricing_service.quoting.limits import Admission, LimitSettings
 from pricing_service.quoting.refusals import DeadlinePassedError, code_of
 from pricing_service.quoting.reload import PolicyReloader
@@ -80,10 +86,12 @@ class RpcCore:
         reloader: PolicyReloader | None = None,
         max_simulated_loans: int = DEFAULT_SIMULATE_MAX_LOANS,
         simulation_pool: SimulationPool | None = None,
+        denials: DenialRecorder | None = None,
     ) -> None:
         self.service = service
         self.proofs = proofs
         self.access = access or development_policy()
+        self.denials = denials or DenialRecorder(service.sink, service.clock)
         self.admission = admission or Admission(LimitSettings())
         self.metrics = metrics
         # Without files to reload from (tests), a reload re-validates the set in force.
@@ -92,6 +100,17 @@ class RpcCore:
             lambda: service.policies, service.clock, max_loans=max_simulated_loans
         )
         self.simulation_pool = simulation_pool
+
+    def check(self, caller: Caller, method: str, request: Message) -> None:
+        """Raise unless the table lets `caller` call `method`; a denied CreateQuote is
+        submitted as a denial record first (bounded per caller; the reply does not wait)."""
+        quote = request if isinstance(request, pb.CreateQuoteRequest) else None
+        try:
+            self.access.check(caller, method, quote.product_id if quote is not None else None)
+        except PermissionDeniedError as exc:
+            if quote is not None:
+                self.denials.record(PbIncoming(quote), caller.identity, caller.peer, exc)
+            raise
 
     def create_quote(
         self, request: pb.CreateQuoteRequest, caller: Caller
@@ -247,8 +266,7 @@ def _begin(
     structlog.contextvars.bind_contextvars(caller=caller.identity, via=caller.via)
     request = decode(method, raw)
     structlog.contextvars.bind_contextvars(**request_fields(request))
-    product = request.product_id if isinstance(request, pb.CreateQuoteRequest) else None
-    core.access.check(caller, method.name, product)
+    core.check(caller, method.name, request)
     remaining = context.time_remaining()
     if remaining is not None and remaining <= 0:
         # Waited past its deadline (in the pool's queue): not priced, not logged.
