@@ -182,10 +182,10 @@ class RpcCore:
         )
 
     def reload_policy(
-        self, _request: pb.ReloadPolicyRequest, _caller: Caller
+        self, _request: pb.ReloadPolicyRequest, caller: Caller
     ) -> Reply[pb.ReloadPolicyResponse]:
         def answer() -> pb.ReloadPolicyResponse:
-            done = self.reloader.reload()
+            done = self.reloader.reload(caller=caller.identity, peer=caller.peer)
             return pb.ReloadPolicyResponse(
                 policy_version=done.version,
                 policy_digest=done.digest,

@@ -257,7 +257,7 @@ class QuoteService:
                 raise error
 
             return PendingQuote(self.sink.submit(refusal), refuse, refusal=error)
-        self._archive(priced.policy, policies)
+        self.archive_policy(priced.policy, policies)
         event = AuditEvent(
             kind="quote",
             request=request_document,
@@ -285,7 +285,9 @@ class QuoteService:
         except (PricingError, ValueError, OverflowError, OSError):
             return None
 
-    def _archive(self, policy: Policy, policies: PolicySet) -> None:
+    def archive_policy(self, policy: Policy, policies: PolicySet) -> None:
+        """Archive `policy` (of `policies`) beside the log, once; AuditUnavailableError if
+        the disk refuses."""
         if policy.digest in self._archived:
             return
         with self._archive_lock:

@@ -23,7 +23,9 @@ from pricing_service.audit.reader import LogRecord, iter_records
 from pricing_service.audit.record import RecordV2
 from pricing_service.audit.verify import verify_log
 from pricing_service.bootstrap import SyncServer, build_components, start_sync_server
+from pricing_service.cli.serve import _reload_on_sighup
 from pricing_service.config import load_config
+from pricing_service.policy.store import default_policy_bytes
 from pricing_service.quoting.replay import ArchivedPolicies, replay_records
 
 TOKENS = {"core-banking-01": "quoter-token", "product-team": "sim-token", "operator": "ops-token"}
@@ -186,3 +188,71 @@ def test_unauthenticated_calls_are_not_recorded(tmp_path: Path) -> None:
         assert cast(grpc.Call, caught.value).code() is grpc.StatusCode.UNAUTHENTICATED
         assert create(channel, "core-banking-01", loan("after")).quote.annual_rate == "3.00"
     assert [r.record.kind for r in records(tmp_path)] == ["quote"]
+
+
+def _reload(channel: grpc.Channel) -> Any:
+    stub = pb_grpc.PricingServiceStub(channel)
+    metadata = (("authorization", f"Bearer {TOKENS['operator']}"),)
+    try:
+        return stub.ReloadPolicy(pb.ReloadPolicyRequest(), metadata=metadata, timeout=10)
+    except grpc.RpcError as exc:
+        return cast(grpc.Call, exc).code()
+
+
+DEFAULT = default_policy_bytes().decode()
+
+
+def _version(name: str) -> str:
+    return DEFAULT.replace('version = "2026.1-default"', f'version = "{name}"')
+
+
+def test_each_reload_that_switches_writes_one_policy_switch_record(tmp_path: Path) -> None:
+    policies, logdir = tmp_path / "policies", tmp_path / "audit"
+    policies.mkdir()
+    (policies / "policy.toml").write_text(DEFAULT)
+    with serving(logdir, policy_paths=str(policies)) as (running, channel):
+        before = create(channel, "core-banking-01", loan("before")).quote
+        (policies / "policy.toml").write_text(_version("2026.1-rpc"))
+        assert _reload(channel).changed is True
+        assert _reload(channel).changed is False  # the same set again: no switch, no record
+        (policies / "policy.toml").write_text(_version("2026.1-rpc").replace("effective_from", "x"))
+        assert _reload(channel) is grpc.StatusCode.FAILED_PRECONDITION  # refused: no record
+        middle = create(channel, "core-banking-01", loan("middle")).quote
+        (policies / "policy.toml").write_text(_version("2026.1-hup"))
+        reloader = running.components.reloader
+        assert reloader is not None
+        _reload_on_sighup(reloader)  # what SIGHUP runs
+        after = create(channel, "core-banking-01", loan("after")).quote
+    logged = [r.record for r in records(logdir)]
+    assert [r.kind for r in logged] == ["quote", "policy_switch", "quote", "policy_switch", "quote"]
+    assert (before.policy_version, middle.policy_version, after.policy_version) == (
+        "2026.1-default",
+        "2026.1-rpc",
+        "2026.1-hup",
+    )
+    by_rpc, by_signal = (r for r in logged if isinstance(r, RecordV2) and r.kind == "policy_switch")
+    assert (by_rpc.caller, by_rpc.time, by_rpc.policies) == (
+        "operator",
+        "2026-11-20T02:00:00Z",
+        {
+            "old": {"digest": before.policy_digest, "version": "2026.1-default"},
+            "new": {"digest": middle.policy_digest, "version": "2026.1-rpc"},
+        },
+    )
+    assert PEER.fullmatch(by_rpc.peer), by_rpc.peer
+    assert (by_signal.caller, by_signal.peer, by_signal.policies) == (
+        "signal:SIGHUP",
+        "",
+        {
+            "old": {"digest": middle.policy_digest, "version": "2026.1-rpc"},
+            "new": {"digest": after.policy_digest, "version": "2026.1-hup"},
+        },
+    )
+    report = replay_records(iter_records(logdir), ArchivedPolicies(logdir), decode=decode_document)
+    assert (report.records, report.selected, report.quotes, report.policy_switches) == (5, 3, 3, 2)
+    assert (report.matched, report.differences, len(report.policies)) == (3, [], 3)
+    verified = verify_log(logdir, load_verifier(logdir / "audit.vkey"), full=True)
+    assert (verified.ok, verified.kinds) == (True, {"policy_switch": 2, "quote": 3})
+    # Each switch's new version is in the archive the moment it is announced.
+    archived = {p.name for p in (logdir / "policies").iterdir()}
+    assert archived == {f"{q.policy_digest}.json" for q in (before, middle, after)}
