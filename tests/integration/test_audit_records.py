@@ -27,6 +27,7 @@ from pricing_service.cli.serve import _reload_on_sighup
 from pricing_service.config import load_config
 from pricing_service.policy.store import default_policy_bytes
 from pricing_service.quoting.replay import ArchivedPolicies, replay_records
+from pricing_service.quoting.replay_jobs import replay_log
 
 TOKENS = {"core-banking-01": "quoter-token", "product-team": "sim-token", "operator": "ops-token"}
 TABLE: dict[str, Any] = {
@@ -251,6 +252,8 @@ def test_each_reload_that_switches_writes_one_policy_switch_record(tmp_path: Pat
     report = replay_records(iter_records(logdir), ArchivedPolicies(logdir), decode=decode_document)
     assert (report.records, report.selected, report.quotes, report.policy_switches) == (5, 3, 3, 2)
     assert (report.matched, report.differences, len(report.policies)) == (3, [], 3)
+    # Several processes, one record per chunk: the same counts, kinds and all.
+    assert replay_log(logdir, decode=decode_document, jobs=2, chunk=1).to_json() == report.to_json()
     verified = verify_log(logdir, load_verifier(logdir / "audit.vkey"), full=True)
     assert (verified.ok, verified.kinds) == (True, {"policy_switch": 2, "quote": 3})
     # Each switch's new version is in the archive the moment it is announced.
