@@ -32,6 +32,7 @@ from pricing_service.audit.sink import AuditSink, AuditUnavailableError
 from pricing_service.config import ServiceConfig
 from pricing_service.policy.store import PolicySet, default_policies, load_paths
 from pricing_service.quoting.access import AccessPolicy, development_policy, from_table
+from pricing_service.quoting.denials import DenialRecorder
 from pricing_service.quoting.limits import Admission, LimitSettings
 from pricing_service.quoting.reload import PolicyReloader
 from pricing_service.quoting.service import Clock, QuoteService, utc_now
@@ -126,7 +127,15 @@ def _core(components: Components, metrics: Metrics, simulations: SimulationPool 
         )
     )
     service = components.service
-    metrics.watch(components.sink, admission, lambda: service.policies, service.clock)
+    denials = DenialRecorder(
+        components.sink,
+        service.clock,
+        per_second=config.audit_denials_per_second,
+        burst=config.audit_denials_burst,
+    )
+    metrics.watch(
+        components.sink, admission, lambda: service.policies, service.clock, denials=denials
+    )
     if config.metrics_listen:
         port = metrics.serve(config.metrics_listen)
         log.info("metrics_serving", listen=config.metrics_listen, port=port)
@@ -139,6 +148,7 @@ def _core(components: Components, metrics: Metrics, simulations: SimulationPool 
         reloader=components.reloader,
         max_simulated_loans=config.simulate_max_loans,
         simulation_pool=simulations,
+        denials=denials,
     )
 
 

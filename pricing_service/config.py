@@ -37,6 +37,12 @@ class ServiceConfig:
     audit_checkpoint_interval_ms: int = 1000
     """Sign a checkpoint at most this often (0: after every batch). Records are durable
     either way; GetQuoteProof forces a checkpoint when the latest does not cover the quote."""
+    audit_denials_per_second: float = 10.0
+    """Denied CreateQuotes (PERMISSION_DENIED) recorded in the audit log per caller identity
+    and second, a token bucket of audit_denials_burst: a caller hammering denied calls
+    cannot grow the log without limit; the excess is counted, not recorded."""
+    audit_denials_burst: int = 10
+    """The bucket size of audit_denials_per_second."""
     audit_enabled: bool = True
     """False only for benchmarks: quotes are then NOT logged (never in production)."""
     server_mode: str = "sync"
@@ -153,6 +159,11 @@ def load_config(
         raise ValueError(f"idempotency_window must be >= 1, got {config.idempotency_window}")
     if config.simulation_workers < 0:
         raise ValueError(f"simulation_workers must be >= 0, got {config.simulation_workers}")
+    if config.audit_denials_per_second <= 0 or config.audit_denials_burst < 1:
+        raise ValueError(
+            "audit_denials_per_second must be > 0 and audit_denials_burst >= 1 (denials are "
+            "audit records; the bound keeps a flood of them from filling the log)"
+        )
     if config.simulate_max_loans < 1:
         raise ValueError(f"simulate_max_loans must be >= 1, got {config.simulate_max_loans}")
     return config

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from pricing_service.audit.sink import AuditSink
 from pricing_service.domain.engine import beijing_date
 from pricing_service.policy.store import PolicySet
+from pricing_service.quoting.denials import DenialRecorder
 from pricing_service.quoting.limits import Admission
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -43,16 +44,33 @@ class _State(Collector):
         admission: Admission,
         policies: Callable[[], PolicySet],
         clock: Callable[[], datetime],
+        denials: DenialRecorder | None,
     ) -> None:
         self.sink = sink
         self.admission = admission
         self.policies = policies
         self.clock = clock
+        self.denials = denials
 
     def collect(self) -> Iterator[Any]:
         yield from self._policy()
         yield from self._admission()
         yield from self._audit()
+        yield from self._denials()
+
+    def _denials(self) -> Iterator[Any]:
+        if self.denials is None:
+            return
+        yield CounterMetricFamily(
+            "ecoloan_audit_denials_recorded",
+            "Denied CreateQuotes written to the audit log",
+            value=self.denials.recorded,
+        )
+        yield CounterMetricFamily(
+            "ecoloan_audit_denials_not_recorded",
+            "Denied CreateQuotes not recorded (over the per-caller bound, or the log down)",
+            value=self.denials.not_recorded,
+        )
 
     def _policy(self) -> Iterator[Any]:
         policy = self.policies().in_force(beijing_date(self.clock()))
@@ -138,9 +156,10 @@ class Metrics:
         admission: Admission,
         policies: Callable[[], PolicySet],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        denials: DenialRecorder | None = None,
     ) -> None:
         """Read these at each scrape."""
-        self.registry.register(_State(sink, admission, policies, clock))
+        self.registry.register(_State(sink, admission, policies, clock, denials))
 
     def serve(self, listen: str) -> int:
         """Serve /metrics on `listen` ("host:port", port 0 for any); returns the port."""

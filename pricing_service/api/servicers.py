@@ -31,7 +31,13 @@ from pricing_service.api.simulating import Simulator
 from pricing_service.api.simulation_pool import Serialized, SimulationPool, outcome
 from pricing_service.config import DEFAULT_SIMULATE_MAX_LOANS
 from pricing_service.domain.errors import FieldViolation, InvalidRequestError
-from pricing_service.quoting.access import AccessPolicy, Caller, development_policy
+from pricing_service.quoting.access import (
+    AccessPolicy,
+    Caller,
+    PermissionDeniedError,
+    development_policy,
+)
+from pricing_service.quoting.denials import DenialRecorder
 from pricing_service.quoting.limits import Admission, LimitSettings
 from pricing_service.quoting.refusals import DeadlinePassedError, code_of
 from pricing_service.quoting.reload import PolicyReloader
@@ -80,10 +86,12 @@ class RpcCore:
         reloader: PolicyReloader | None = None,
         max_simulated_loans: int = DEFAULT_SIMULATE_MAX_LOANS,
         simulation_pool: SimulationPool | None = None,
+        denials: DenialRecorder | None = None,
     ) -> None:
         self.service = service
         self.proofs = proofs
         self.access = access or development_policy()
+        self.denials = denials or DenialRecorder(service.sink, service.clock)
         self.admission = admission or Admission(LimitSettings())
         self.metrics = metrics
         # Without files to reload from (tests), a reload re-validates the set in force.
@@ -93,11 +101,22 @@ class RpcCore:
         )
         self.simulation_pool = simulation_pool
 
+    def check(self, caller: Caller, method: str, request: Message) -> None:
+        """Raise unless the table lets `caller` call `method`; a denied CreateQuote is
+        submitted as a denial record first (bounded per caller; the reply does not wait)."""
+        quote = request if isinstance(request, pb.CreateQuoteRequest) else None
+        try:
+            self.access.check(caller, method, quote.product_id if quote is not None else None)
+        except PermissionDeniedError as exc:
+            if quote is not None:
+                self.denials.record(PbIncoming(quote), caller.identity, caller.peer, exc)
+            raise
+
     def create_quote(
-        self, request: pb.CreateQuoteRequest, caller: str
+        self, request: pb.CreateQuoteRequest, caller: Caller
     ) -> Reply[pb.CreateQuoteResponse]:
         try:
-            reply = self.service.start_create(PbIncoming(request), caller)
+            reply = self.service.start_create(PbIncoming(request), caller.identity, caller.peer)
         except Exception as exc:
             self._count(request, exc)
             raise
@@ -119,11 +138,11 @@ class RpcCore:
             reason = getattr(exc, "reason", None) or (code_of(exc) if exc else "quoted")
             self.metrics.quote(request.product_id, str(reason))
 
-    def get_quote(self, request: pb.GetQuoteRequest, _caller: str) -> Reply[pb.GetQuoteResponse]:
+    def get_quote(self, request: pb.GetQuoteRequest, _caller: Caller) -> Reply[pb.GetQuoteResponse]:
         return Reply.ready(lambda: convert.get_response(self.service.get_quote(request.quote_id)))
 
     def list_products(
-        self, request: pb.ListProductsRequest, _caller: str
+        self, request: pb.ListProductsRequest, _caller: Caller
     ) -> Reply[pb.ListProductsResponse]:
         def answer() -> pb.ListProductsResponse:
             policy, _ = self.service.policy_at(convert.as_of(request))
@@ -136,7 +155,7 @@ class RpcCore:
         return Reply.ready(answer)
 
     def describe_policy(
-        self, request: pb.DescribePolicyRequest, _caller: str
+        self, request: pb.DescribePolicyRequest, _caller: Caller
     ) -> Reply[pb.DescribePolicyResponse]:
         def answer() -> pb.DescribePolicyResponse:
             policy, when = self.service.policy_at(convert.as_of(request))
@@ -146,12 +165,12 @@ class RpcCore:
         return Reply.ready(answer)
 
     def get_quote_proof(
-        self, request: pb.GetQuoteProofRequest, _caller: str
+        self, request: pb.GetQuoteProofRequest, _caller: Caller
     ) -> Reply[pb.GetQuoteProofResponse]:
         return Reply.ready(lambda: convert.proof_pb(self.proofs.quote_proof(request.quote_id)))
 
     def simulate_quotes(
-        self, request: pb.SimulateQuotesRequest, _caller: str
+        self, request: pb.SimulateQuotesRequest, _caller: Caller
     ) -> Reply[pb.SimulateQuotesResponse | Serialized]:
         pool = self.simulation_pool
         if pool is None:
@@ -163,10 +182,10 @@ class RpcCore:
         )
 
     def reload_policy(
-        self, _request: pb.ReloadPolicyRequest, _caller: str
+        self, _request: pb.ReloadPolicyRequest, caller: Caller
     ) -> Reply[pb.ReloadPolicyResponse]:
         def answer() -> pb.ReloadPolicyResponse:
-            done = self.reloader.reload()
+            done = self.reloader.reload(caller=caller.identity, peer=caller.peer)
             return pb.ReloadPolicyResponse(
                 policy_version=done.version,
                 policy_digest=done.digest,
@@ -192,7 +211,7 @@ class Method:
     name: str
     request_type: type[Message]
     response_type: type[Message]
-    start: Callable[[RpcCore, Any, str], Reply[Any]]
+    start: Callable[[RpcCore, Any, Caller], Reply[Any]]
     offload: bool = False
 
 
@@ -247,8 +266,7 @@ def _begin(
     structlog.contextvars.bind_contextvars(caller=caller.identity, via=caller.via)
     request = decode(method, raw)
     structlog.contextvars.bind_contextvars(**request_fields(request))
-    product = request.product_id if isinstance(request, pb.CreateQuoteRequest) else None
-    core.access.check(caller, method.name, product)
+    core.check(caller, method.name, request)
     remaining = context.time_remaining()
     if remaining is not None and remaining <= 0:
         # Waited past its deadline (in the pool's queue): not priced, not logged.
@@ -298,7 +316,7 @@ class PricingServicer:
         try:
             request, caller = _begin(self.core, context, method, raw)
             with self.core.admission.admit(method.name, caller.identity):
-                response = method.start(self.core, request, caller.label).complete()
+                response = method.start(self.core, request, caller).complete()
         except Exception as exc:
             context.abort_with_status(_status(exc))
             raise  # pragma: no cover - abort raised already
@@ -321,7 +339,7 @@ class AioPricingServicer:
         try:
             request, caller = _begin(self.core, context, method, raw)
             with self.core.admission.admit(method.name, caller.identity):
-                response = await self._answer(method, request, caller.label)
+                response = await self._answer(method, request, caller)
         except Exception as exc:
             status = _status(exc)
             await context.abort(status.code, status.details, status.trailing_metadata)
@@ -329,7 +347,9 @@ class AioPricingServicer:
         structlog.contextvars.bind_contextvars(**outcome_fields(response))
         return response
 
-    async def _answer(self, method: Method, request: Message, caller: str) -> Message | Serialized:
+    async def _answer(
+        self, method: Method, request: Message, caller: Caller
+    ) -> Message | Serialized:
         if method.offload:
             # A full simulation batch prices for seconds: off the loop, so the server's
             # other RPCs are answered meanwhile.

@@ -4,19 +4,38 @@ A record is one JSON object per line. Its canonical bytes (sorted keys, compact
 separators, UTF-8 with ``ensure_ascii=False``, no binary floats) without the newline are
 the RFC 6962 leaf data, so the same event always yields the same bytes and leaf hash.
 
-Record schema, version 1 (keys in their canonical, sorted order)::
+Record schema, version 2 (keys in their canonical, sorted order)::
 
-    caller         str        authenticated caller identity (mTLS subject, API key id)
+    caller         str        who asked: the authenticated identity only (certificate name,
+                              token identity, "anonymous"), or "signal:SIGHUP"
     code_version   str        version of the service that wrote the record
-    error          obj|null   refusals: {"code", "message", "reason", "field_violations"}
-    kind           str        "quote" | "refusal"
+    error          obj|null   refusal, denial: {"code", "message", "reason", ...}
+    kind           str        "quote" | "refusal" | "denial" | "policy_switch"
     origin         str        the log origin (one per replica), as in its checkpoints
+    peer           str        the transport peer (e.g. "ipv4:127.0.0.1:40280"); "" when
+                              the event came from no connection (a signal, in-process)
+    policies       obj|null   policy_switch: {"new": IN_FORCE, "old": IN_FORCE}, where
+                              IN_FORCE is {"digest", "version"} of the version in force at
+                              `time`, or null when that set had none in force then
     policy_digest  str|null   hex SHA-256 of the canonical policy that priced the request
-    request        obj        CreateQuoteRequest, protobuf JSON with proto field names
+                              (quote, refusal); null for denial and policy_switch
+    request        obj|null   CreateQuoteRequest, protobuf JSON with proto field names;
+                              null only for policy_switch
     response       obj|null   quotes: the Quote, protobuf JSON with proto field names
     seq            int        leaf index in the log's Merkle tree, from 0, no gaps
-    time           str        RFC 3339 UTC instant the request was received
-    v              int        record format version, 1
+    time           str        RFC 3339 UTC instant the request (or the switch) happened
+    v              int        record format version, 2
+
+A denial is a CreateQuote refused by the permission table (PERMISSION_DENIED) before
+any pricing: the request as received, the error, who and from where; nothing priced it,
+so it has no response and no policy digest, and replay counts it without re-pricing.
+
+Why a version 2 rather than two more keys in version 1: a record's version names its
+exact key set, and readers refuse any other (a v1 reader meeting ``peer`` would call the
+line malformed, where ``v=2`` tells it plainly that it is too old). Version 1 (the keys
+above without ``peer`` and ``policies``; kinds "quote" and "refusal"; ``caller`` then
+held "identity@peer" in one string) is still read, and renders back to its exact bytes,
+so logs written before stay verifiable and replayable; new records are always v2.
 """
 
 from __future__ import annotations
@@ -30,20 +49,28 @@ from pricing_service.audit.errors import RecordEncodingError
 
 __all__ = [
     "KINDS",
+    "KINDS_V1",
+    "PRICED_KINDS",
     "RECORD_KEYS",
+    "RECORD_KEYS_V1",
     "RECORD_VERSION",
     "AuditRecord",
     "RecordShapeError",
     "RecordV1",
+    "RecordV2",
     "canonical_json",
     "quote_id_of",
     "record_from_json",
     "record_seq",
 ]
 
-RECORD_VERSION: Final = 1
-KINDS: Final = frozenset({"quote", "refusal"})
-RECORD_KEYS: Final = frozenset(
+RECORD_VERSION: Final = 2
+"""The version new records are written as."""
+KINDS_V1: Final = frozenset({"quote", "refusal"})
+KINDS: Final = frozenset({"quote", "refusal", "denial", "policy_switch"})
+PRICED_KINDS: Final = frozenset({"quote", "refusal"})
+"""The kinds a policy judged: replay re-prices these; the others it counts and skips."""
+RECORD_KEYS_V1: Final = frozenset(
     {
         "caller",
         "code_version",
@@ -58,6 +85,7 @@ RECORD_KEYS: Final = frozenset(
         "v",
     }
 )
+RECORD_KEYS: Final = RECORD_KEYS_V1 | {"peer", "policies"}
 
 _JSONValue = dict[str, Any] | list[Any] | str | int | bool | None
 # One encoder for all records: json.dumps would build a new one per call.
@@ -206,9 +234,51 @@ class RecordShapeError(ValueError):
         self.path = path
 
 
+def _check_keys(data: Mapping[str, Any], expected: frozenset[str]) -> None:
+    keys = set(data)
+    if keys != expected:
+        missing = sorted(expected - keys)
+        extra = sorted(keys - expected)
+        raise RecordShapeError(f"record fields wrong (missing {missing}, unexpected {extra})")
+
+
+def _check_common(data: Mapping[str, Any], kinds: frozenset[str], strings: tuple[str, ...]) -> None:
+    """The checks every version makes: kind, seq, the string fields, the value types."""
+    kind = data["kind"]
+    if kind not in kinds:
+        raise RecordShapeError(f"kind must be one of {sorted(kinds)}, got {kind!r}")
+    seq = data["seq"]
+    if type(seq) is not int or seq < 0:
+        raise RecordShapeError(f"seq must be a non-negative integer, got {seq!r}")
+    for key in strings:
+        if not isinstance(data[key], str):
+            raise RecordShapeError(f"{key} must be a string, got {data[key]!r}")
+    digest = data["policy_digest"]
+    if digest is not None and not isinstance(digest, str):
+        raise RecordShapeError(f"policy_digest must be a string or null, got {digest!r}")
+    for key in ("request", "response", "error"):
+        if data[key] is not None and not isinstance(data[key], Mapping):
+            raise RecordShapeError(f"{key} must be an object or null")
+
+
+def _check_quote(data: Mapping[str, Any]) -> None:
+    response = data["response"]
+    quote_id = response.get("quote_id") if response is not None else None
+    if not isinstance(quote_id, str) or not quote_id:
+        raise RecordShapeError("a quote record needs response.quote_id", path="$.response")
+
+
+def _quote_id(response: Mapping[str, Any] | None) -> str:
+    if response is None:
+        return ""
+    quote_id = response.get("quote_id")
+    return quote_id if isinstance(quote_id, str) else ""
+
+
 @dataclass(frozen=True, slots=True)
 class RecordV1:
-    """An audit record of format version 1 (the schema in this module's docstring).
+    """An audit record of format version 1 (read only: the keys of version 2 without
+    ``peer`` and ``policies``, kinds "quote" and "refusal"; see the module docstring).
 
     `request`, `response` and `error` stay the JSON objects they were recorded as: the
     record's bytes are canonical JSON of exactly these values, so `to_json` renders the
@@ -230,10 +300,7 @@ class RecordV1:
     @property
     def quote_id(self) -> str:
         """The quote's id; "" for a refusal."""
-        if self.response is None:
-            return ""
-        quote_id = self.response.get("quote_id")
-        return quote_id if isinstance(quote_id, str) else ""
+        return _quote_id(self.response)
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON object it is written as."""
@@ -258,54 +325,143 @@ class RecordV1:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RecordV1:
         """A version-1 record from its JSON object; RecordShapeError names what is wrong."""
-        keys = set(data)
-        if keys != RECORD_KEYS:
-            missing = sorted(RECORD_KEYS - keys)
-            extra = sorted(keys - RECORD_KEYS)
-            raise RecordShapeError(f"record fields wrong (missing {missing}, unexpected {extra})")
-        kind = data["kind"]
-        if kind not in KINDS:
-            raise RecordShapeError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
-        seq = data["seq"]
-        if type(seq) is not int or seq < 0:
-            raise RecordShapeError(f"seq must be a non-negative integer, got {seq!r}")
-        for key in ("time", "origin", "caller", "code_version"):
-            if not isinstance(data[key], str):
-                raise RecordShapeError(f"{key} must be a string, got {data[key]!r}")
-        digest = data["policy_digest"]
-        if digest is not None and not isinstance(digest, str):
-            raise RecordShapeError(f"policy_digest must be a string or null, got {digest!r}")
-        request, response, error = data["request"], data["response"], data["error"]
-        if not isinstance(request, Mapping):
+        _check_keys(data, RECORD_KEYS_V1)
+        _check_common(data, KINDS_V1, ("time", "origin", "caller", "code_version"))
+        if data["request"] is None:
             raise RecordShapeError("request must be an object")
-        if response is not None and not isinstance(response, Mapping):
-            raise RecordShapeError("response must be an object or null")
-        if error is not None and not isinstance(error, Mapping):
-            raise RecordShapeError("error must be an object or null")
-        if kind == "quote":
-            quote_id = response.get("quote_id") if response is not None else None
-            if not isinstance(quote_id, str) or not quote_id:
-                raise RecordShapeError("a quote record needs response.quote_id", path="$.response")
-        elif error is None:
+        if data["kind"] == "quote":
+            _check_quote(data)
+        elif data["error"] is None:
             raise RecordShapeError("a refusal record needs an error", path="$.error")
         return cls(
-            seq=seq,
-            kind=kind,
+            seq=data["seq"],
+            kind=data["kind"],
             time=data["time"],
             origin=data["origin"],
             caller=data["caller"],
             code_version=data["code_version"],
-            policy_digest=digest,
-            request=request,
-            response=response,
-            error=error,
+            policy_digest=data["policy_digest"],
+            request=data["request"],
+            response=data["response"],
+            error=data["error"],
         )
 
 
-AuditRecord = RecordV1
-"""Every record version this code reads (a union once there is a second version)."""
+def _must_be_null(data: Mapping[str, Any], kind: str, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if data[key] is not None:
+            raise RecordShapeError(f"a {kind} record has no {key}", path=f"$.{key}")
 
-_BY_VERSION: Final[dict[int, Any]] = {1: RecordV1.from_json}
+
+def _check_in_force(value: object, path: str) -> None:
+    """`value` is null or {"digest": str, "version": str}: one side of a switch."""
+    if value is None:
+        return
+    if not isinstance(value, Mapping) or set(value) != {"digest", "version"}:
+        raise RecordShapeError("must be null or an object of digest and version", path=path)
+    if not all(isinstance(value[k], str) for k in ("digest", "version")):
+        raise RecordShapeError("digest and version must be strings", path=path)
+
+
+def _check_v2_kind(data: Mapping[str, Any]) -> None:
+    """What each kind of version 2 must and must not carry."""
+    kind = data["kind"]
+    if kind == "policy_switch":
+        _must_be_null(data, kind, ("request", "response", "error", "policy_digest"))
+        policies = data["policies"]
+        if not isinstance(policies, Mapping) or set(policies) != {"new", "old"}:
+            raise RecordShapeError(
+                "a policy_switch record needs policies {new, old}", path="$.policies"
+            )
+        _check_in_force(policies["old"], "$.policies.old")
+        _check_in_force(policies["new"], "$.policies.new")
+        return
+    _must_be_null(data, kind, ("policies",))
+    if data["request"] is None:
+        raise RecordShapeError(f"a {kind} record needs a request", path="$.request")
+    if kind == "quote":
+        _check_quote(data)
+        return
+    if data["error"] is None:
+        raise RecordShapeError(f"a {kind} record needs an error", path="$.error")
+    _must_be_null(data, kind, ("response",))
+    if kind == "denial":
+        _must_be_null(data, kind, ("policy_digest",))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordV2:
+    """An audit record of format version 2, the one written (the module docstring)."""
+
+    v: ClassVar[Literal[2]] = 2
+    seq: int
+    kind: Literal["quote", "refusal", "denial", "policy_switch"]
+    time: str
+    origin: str
+    caller: str
+    peer: str
+    code_version: str
+    policy_digest: str | None
+    request: Mapping[str, Any] | None
+    response: Mapping[str, Any] | None
+    error: Mapping[str, Any] | None
+    policies: Mapping[str, Any] | None
+
+    @property
+    def quote_id(self) -> str:
+        """The quote's id; "" for every other kind."""
+        return _quote_id(self.response)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the JSON object it is written as."""
+        return {
+            "caller": self.caller,
+            "code_version": self.code_version,
+            "error": self.error,
+            "kind": self.kind,
+            "origin": self.origin,
+            "peer": self.peer,
+            "policies": self.policies,
+            "policy_digest": self.policy_digest,
+            "request": self.request,
+            "response": self.response,
+            "seq": self.seq,
+            "time": self.time,
+            "v": self.v,
+        }
+
+    def canonical(self) -> bytes:
+        """The record's canonical bytes: its line in the log and its Merkle leaf data."""
+        return canonical_json(self.to_json())
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RecordV2:
+        """A version-2 record from its JSON object; RecordShapeError names what is wrong."""
+        _check_keys(data, RECORD_KEYS)
+        _check_common(data, KINDS, ("time", "origin", "caller", "peer", "code_version"))
+        if data["policies"] is not None and not isinstance(data["policies"], Mapping):
+            raise RecordShapeError("policies must be an object or null")
+        _check_v2_kind(data)
+        return cls(
+            seq=data["seq"],
+            kind=data["kind"],
+            time=data["time"],
+            origin=data["origin"],
+            caller=data["caller"],
+            peer=data["peer"],
+            code_version=data["code_version"],
+            policy_digest=data["policy_digest"],
+            request=data["request"],
+            response=data["response"],
+            error=data["error"],
+            policies=data["policies"],
+        )
+
+
+AuditRecord = RecordV1 | RecordV2
+"""Every record version this code reads."""
+
+_BY_VERSION: Final[dict[int, Any]] = {1: RecordV1.from_json, 2: RecordV2.from_json}
 
 
 def record_from_json(data: object) -> AuditRecord:

@@ -10,20 +10,36 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
-    """What the API layer hands to the audit log for one binding request.
+    """What the service hands to the audit log for one binding event.
 
     `request` and `response` are the protobuf JSON mapping (field names as in the
     .proto, int64 as decimal strings) of CreateQuoteRequest and Quote, so that they
-    render to canonical sorted-key JSON with no binary float anywhere.
+    render to canonical sorted-key JSON with no binary float anywhere. The record's
+    shape per kind is in `pricing_service.audit.record`.
     """
 
-    kind: str  # "quote" or "refusal"
-    request: Mapping[str, Any]
+    kind: str  # "quote", "refusal", "denial" or "policy_switch"
+    request: Mapping[str, Any] | None  # None only for a policy_switch
     response: Mapping[str, Any] | None
     error: Mapping[str, Any] | None  # {"code", "message", "reason", "field_violations"}
-    caller: str
+    caller: str  # the identity only, never the peer
     policy_digest: str | None
     time: str  # RFC 3339 UTC instant the request was received
+    peer: str = ""  # the transport peer; "" when the event came from no connection
+    policies: Mapping[str, Any] | None = None  # policy_switch: {"new", "old"}
+
+    def record_fields(self) -> dict[str, Any]:
+        """The record fields the event sets (the log adds seq, origin, code_version, v)."""
+        return {
+            "request": self.request,
+            "response": self.response,
+            "error": self.error,
+            "caller": self.caller,
+            "peer": self.peer,
+            "policy_digest": self.policy_digest,
+            "policies": self.policies,
+            "time": self.time,
+        }
 
 
 @dataclass(frozen=True, slots=True)

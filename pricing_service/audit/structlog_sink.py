@@ -26,7 +26,7 @@ from pricing_service.audit.errors import RecordEncodingError
 from pricing_service.audit.record import (
     RECORD_VERSION,
     RecordShapeError,
-    RecordV1,
+    RecordV2,
     canonical_json,
 )
 from pricing_service.audit.sink import AuditPosition
@@ -54,7 +54,7 @@ class AuditLogger(structlog.BoundLoggerBase):
     """A structlog bound logger with the one method the audit log needs."""
 
     def audit(self, kind: str, **fields: Any) -> Future[AuditPosition]:
-        """Render and queue one record of `kind` ("quote" or "refusal")."""
+        """Render and queue one record of `kind` (one of `record.KINDS`)."""
         return cast("Future[AuditPosition]", self._proxy_to_logger("audit", kind, **fields))
 
 
@@ -93,11 +93,11 @@ class AddLogFields:
 def render_canonical(_logger: object, _method: str, event_dict: EventDict) -> bytes:
     """Check the record's shape and render its canonical bytes (the Merkle leaf data).
 
-    The shape is the typed record's (`RecordV1.from_json`): the writer accepts exactly
-    what the reader reads back.
+    The shape is the typed record's of the version written (`RecordV2.from_json`): the
+    writer accepts exactly what the reader reads back.
     """
     try:
-        RecordV1.from_json(event_dict)
+        RecordV2.from_json(event_dict)
     except RecordShapeError as exc:
         raise RecordEncodingError(str(exc), path=exc.path) from None
     return canonical_json(event_dict)

@@ -13,7 +13,13 @@ from typing import Any, Final
 
 from pricing_service.audit.sink import AuditEvent
 
-__all__ = ["fast_synthetic_event", "synthetic_event", "synthetic_quote_id"]
+__all__ = [
+    "fast_synthetic_event",
+    "synthetic_denial",
+    "synthetic_event",
+    "synthetic_policy_switch",
+    "synthetic_quote_id",
+]
 
 _EPOCH: Final = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 _RATINGS: Final = ("AAA", "AA", "A", "BBB")
@@ -23,6 +29,7 @@ _PRODUCTS: Final = (
     ("standard", "PRODUCT_KIND_STANDARD"),
 )
 _POLICY_DIGEST: Final = hashlib.sha256(b"synthetic policy v1").hexdigest()
+_PEER: Final = "ipv4:10.20.0.7:50112"  # core banking's address, apart from its identity
 
 
 def synthetic_quote_id(i: int) -> str:
@@ -71,6 +78,7 @@ def synthetic_event(i: int, *, refusal_every: int = 20) -> AuditEvent:
             caller="core-banking@bank.example",
             policy_digest=_POLICY_DIGEST,
             time=_rfc3339(at),
+            peer=_PEER,
         )
     base = 345 if term <= 60 else 395
     spread = 30 + digest[11] % 60
@@ -139,6 +147,45 @@ def synthetic_event(i: int, *, refusal_every: int = 20) -> AuditEvent:
         caller="core-banking@bank.example",
         policy_digest=_POLICY_DIGEST,
         time=_rfc3339(at),
+        peer=_PEER,
+    )
+
+
+def synthetic_denial(i: int) -> AuditEvent:
+    """Event `i`'s request as a caller the permission table refuses would have sent it."""
+    request = synthetic_event(i, refusal_every=0).request
+    return AuditEvent(
+        kind="denial",
+        request=request,
+        response=None,
+        error={
+            "code": "PERMISSION_DENIED",
+            "message": "caller 'branch-teller' may not call CreateQuote",
+            "reason": "PERMISSION_DENIED",
+        },
+        caller="branch-teller",
+        policy_digest=None,
+        time=(request or {})["pricing_time"],
+        peer="ipv4:10.20.0.9:51022",
+    )
+
+
+def synthetic_policy_switch(i: int) -> AuditEvent:
+    """A reload at event `i`'s time from the synthetic policy to a second version."""
+    at = _rfc3339(_EPOCH + timedelta(seconds=i * 7))
+    new_digest = hashlib.sha256(b"synthetic policy v2").hexdigest()
+    return AuditEvent(
+        kind="policy_switch",
+        request=None,
+        response=None,
+        error=None,
+        caller="signal:SIGHUP",
+        policy_digest=None,
+        time=at,
+        policies={
+            "old": {"digest": _POLICY_DIGEST, "version": "2026.1"},
+            "new": {"digest": new_digest, "version": "2026.2"},
+        },
     )
 
 
@@ -157,7 +204,7 @@ def fast_synthetic_event(i: int) -> AuditEvent:
     if template is None:
         template = _template_cache[variant] = synthetic_event(variant)
     request_id = f"req-{i:016x}"
-    request = {**template.request, "request_id": request_id}
+    request = {**(template.request or {}), "request_id": request_id}
     response = template.response
     if response is not None:
         response = {**response, "quote_id": synthetic_quote_id(i), "request_id": request_id}
@@ -169,4 +216,5 @@ def fast_synthetic_event(i: int) -> AuditEvent:
         template.caller,
         template.policy_digest,
         template.time,
+        template.peer,
     )

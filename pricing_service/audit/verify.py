@@ -41,6 +41,7 @@ from pricing_service.audit.segments import SegmentFile, list_segments
 __all__ = ["Problem", "VerifyReport", "verify_log"]
 
 _SEQ_KEY: Final = b',"seq":'
+_KIND_KEY: Final = b',"kind":"'
 _PROGRESS_EVERY: Final = 8192  # records between progress callbacks
 _READ_BUFFER: Final = 1 << 20
 _SIDECAR_BLOCK: Final = 4096  # hashes per sidecar read
@@ -106,6 +107,8 @@ class VerifyReport:
     other_problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    kinds: dict[str, int] = field(default_factory=dict)
+    """Records by kind, read from each line's bytes (informational: the tree judges them)."""
 
     @property
     def ok(self) -> bool:
@@ -145,11 +148,22 @@ class VerifyReport:
             "other_problems": [p.to_json() for p in self.other_problems],
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
+            "kinds": dict(sorted(self.kinds.items())),
         }
 
 
 _NoteReader = Callable[[CheckpointFile, str], list[tuple[str, str]]]
 """Reads the (label, note) pairs of one checkpoint source."""
+
+
+def _count_kind(kinds: dict[str, int], raw: bytes) -> None:
+    """Count a record by its ``kind``, a byte scan: in canonical form only caller,
+    code_version and error (whose keys are the service's own) precede the top-level key,
+    and an unescaped quote cannot occur inside a string."""
+    i = raw.find(_KIND_KEY)
+    end = raw.find(b'"', i + len(_KIND_KEY)) if i >= 0 else -1
+    kind = raw[i + len(_KIND_KEY) : end].decode("utf-8", "replace") if end >= 0 else "(none)"
+    kinds[kind] = kinds.get(kind, 0) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +422,7 @@ class _Verifier:
                                 Problem(bad, segment.name, line_no, size),
                             )
                             return
+                    _count_kind(report.kinds, raw)
                     push(stack, size, sha(LEAF_PREFIX + raw).digest())
                     size += 1
                     offset += len(line)

@@ -391,15 +391,7 @@ class DurableAuditLog:
                 return failed
             # Seq assignment, rendering and queueing happen under one lock, so records
             # are queued in seq order and a failed batch can hand its numbers out again.
-            return self._logger.audit(
-                event.kind,
-                request=event.request,
-                response=event.response,
-                error=event.error,
-                caller=event.caller,
-                policy_digest=event.policy_digest,
-                time=event.time,
-            )
+            return self._logger.audit(event.kind, **event.record_fields())
 
     def close(self) -> None:
         """Write what is queued, sign a final checkpoint, release the log. Idempotent."""

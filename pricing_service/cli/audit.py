@@ -191,6 +191,9 @@ def _print_report(report: VerifyReport) -> None:
         print(f"warning: {warning}")
     if report.ok:
         print(f"OK: {report.origin or 'log'}: {counts}")
+        if report.kinds:
+            by_kind = ", ".join(f"{kind} {n:,}" for kind, n in sorted(report.kinds.items()))
+            print(f"records by kind: {by_kind}")
         if report.uncovered:
             print(
                 f"note: the last {report.uncovered:,} records follow the newest signed "

@@ -126,6 +126,8 @@ def _print_text(report: ReplayReport) -> None:
         f"({report.quotes} quotes, {report.refusals} refusals), "
         f"policies {len(report.policies)}"
     )
+    if report.denials or report.policy_switches:
+        print(f"not re-priced: {report.denials} denials, {report.policy_switches} policy switches")
     print(f"identical {report.matched}, with differences {report.mismatched_records}")
     for d in report.differences[:MAX_TEXT_DIFFERENCES]:
         print(

@@ -22,7 +22,7 @@ from pricing_service.config import ServiceConfig, load_config
 from pricing_service.domain.errors import PolicyError
 from pricing_service.logging import configure_logging
 from pricing_service.quoting.access import AccessConfigError
-from pricing_service.quoting.reload import PolicyReloader
+from pricing_service.quoting.reload import REFUSED, SIGNAL_CALLER, PolicyReloader
 
 # A stop that outlasts the notice, the grace period and this margin is stuck somewhere:
 # every thread's stack goes to stderr then, so the operator (or a test) sees where.
@@ -41,8 +41,8 @@ def _reload_on_sighup(reloader: PolicyReloader) -> None:
     """SIGHUP: reload the policy files; an invalid one is logged and the old set serves."""
     log = structlog.get_logger("pricing_service")
     log.info("sighup", action="reloading policies")
-    with contextlib.suppress(PolicyError):  # logged by the reloader, every problem
-        reloader.reload()
+    with contextlib.suppress(*REFUSED):  # logged by the reloader, every problem
+        reloader.reload(caller=SIGNAL_CALLER)
 
 
 def _serve_sync(config: ServiceConfig) -> int:

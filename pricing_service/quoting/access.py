@@ -67,11 +67,6 @@ class Caller:
     via: str  # "certificate", "token", "header" or "none"
     peer: str
 
-    @property
-    def label(self) -> str:
-        """identity@peer, as the audit record's caller field has always read."""
-        return f"{self.identity}@{self.peer}"
-
 
 @dataclass(frozen=True, slots=True)
 class AccessPolicy:

@@ -75,7 +75,7 @@ class _InFlight:
                 self.now -= 1
 
 
-class _Buckets:
+class TokenBuckets:
     """Token buckets per caller: `rate` tokens a second up to `burst`."""
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
@@ -86,22 +86,34 @@ class _Buckets:
         self._lock = threading.Lock()
 
     def take(self, caller: str) -> None:
+        """Take one of the caller's tokens, or raise OverloadedError; rate 0: no limit."""
         if self.rate <= 0:
             return
+        short = self._take(caller)
+        if short > 0:
+            raise OverloadedError(
+                f"caller {caller!r} is over its rate of {self.rate:g} calls a second",
+                reason="CALLER_RATE_EXCEEDED",
+                retry_after_s=short / self.rate,
+            )
+
+    def try_take(self, caller: str) -> bool:
+        """Take one of the caller's tokens if it has one (rate must be > 0); never raises."""
+        return self._take(caller) == 0
+
+    def _take(self, caller: str) -> float:
+        """0 when a token was taken, else how much of one the caller is short."""
         now = self.clock()
         with self._lock:
             tokens, then = self._tokens.pop(caller, (self.burst, now))
             tokens = min(self.burst, tokens + (now - then) * self.rate)
             if tokens < 1:
                 self._tokens[caller] = (tokens, now)
-                raise OverloadedError(
-                    f"caller {caller!r} is over its rate of {self.rate:g} calls a second",
-                    reason="CALLER_RATE_EXCEEDED",
-                    retry_after_s=(1 - tokens) / self.rate,
-                )
+                return 1 - tokens
             self._tokens[caller] = (tokens - 1, now)
             if len(self._tokens) > MAX_CALLERS:
                 self._tokens.popitem(last=False)
+            return 0
 
 
 class Admission:
@@ -116,7 +128,7 @@ class Admission:
             "simulation": _InFlight("simulation", settings.simulations_in_flight),
             "read": _InFlight("read", settings.reads_in_flight),
         }
-        self.rates = _Buckets(settings.caller_rate_per_s, settings.caller_burst, clock)
+        self.rates = TokenBuckets(settings.caller_rate_per_s, settings.caller_burst, clock)
 
     @contextmanager
     def admit(self, method: str, caller: str) -> Iterator[None]:

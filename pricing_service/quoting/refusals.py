@@ -84,7 +84,7 @@ def code_of(exc: BaseException) -> str:
 def error_record(exc: BaseException) -> dict[str, object]:
     """The refusal's error as the audit log records it."""
     record: dict[str, object] = {"code": code_of(exc), "message": str(exc)}
-    if isinstance(exc, IneligibleError):
+    if isinstance(exc, IneligibleError | AccessError):
         record["reason"] = exc.reason
     if isinstance(exc, InvalidRequestError):
         record["field_violations"] = [

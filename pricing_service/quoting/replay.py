@@ -2,7 +2,9 @@
 
 A pure function of the log and its policy archive: no running service, no
 current configuration. Quotes must come out identical field by field; refusals
-must be refused again with the same status, reason and field violations.
+must be refused again with the same status, reason and field violations. Denials
+(refused by the permission table before any pricing) and policy switches were judged
+by no policy: they are counted, never re-priced, and never a difference.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from pricing_service.audit.archive import PolicyArchive
 from pricing_service.audit.errors import PolicyArchiveError
 from pricing_service.audit.reader import LogRecord
+from pricing_service.audit.record import PRICED_KINDS
 from pricing_service.domain.engine import beijing_date
 from pricing_service.domain.errors import NoPolicyInForceError, PolicyError, PricingError
 from pricing_service.domain.policy import Policy
@@ -89,6 +92,8 @@ class ReplayReport:
     selected: int = 0
     quotes: int = 0
     refusals: int = 0
+    denials: int = 0
+    policy_switches: int = 0
     matched: int = 0
     differences: list[Difference] = field(default_factory=list)
     policies: set[str] = field(default_factory=set)
@@ -105,6 +110,8 @@ class ReplayReport:
             "selected": self.selected,
             "quotes": self.quotes,
             "refusals": self.refusals,
+            "denials": self.denials,
+            "policy_switches": self.policy_switches,
             "matched": self.matched,
             "mismatched_records": self.mismatched_records,
             "policies": sorted(self.policies),
@@ -182,18 +189,34 @@ def replay_records(
         if on_record is not None:
             on_record(rec)
         record = rec.record
-        if not selection.selects(record.request, record.response):
+        request = record.request
+        if record.kind not in PRICED_KINDS or request is None:
+            _count_unpriced(record.kind, report)
+            continue
+        if not selection.selects(request, record.response):
             continue
         report.selected += 1
         before = len(report.differences)
-        _replay_one(rec, archive, decode, report)
+        _replay_one(rec, request, archive, decode, report)
         if len(report.differences) == before:
             report.matched += 1
     return report
 
 
+def _count_unpriced(kind: str, report: ReplayReport) -> None:
+    """Count a record no policy judged (whatever the selection: nothing to re-price)."""
+    if kind == "denial":
+        report.denials += 1
+    elif kind == "policy_switch":
+        report.policy_switches += 1
+
+
 def _replay_one(
-    rec: LogRecord, archive: ArchivedPolicies, decode: Decode, report: ReplayReport
+    rec: LogRecord,
+    request_document: Mapping[str, Any],
+    archive: ArchivedPolicies,
+    decode: Decode,
+    report: ReplayReport,
 ) -> None:
     record = rec.record
     kind = record.kind
@@ -211,7 +234,7 @@ def _replay_one(
     else:
         report.refusals += 1
     try:
-        request = decode(record.request)
+        request = decode(request_document)
     except RequestDecodeError as exc:
         differ("request", "unparseable", str(exc))
         return

@@ -99,6 +99,8 @@ def merge(reports: list[ReplayReport]) -> ReplayReport:
         out.selected += r.selected
         out.quotes += r.quotes
         out.refusals += r.refusals
+        out.denials += r.denials
+        out.policy_switches += r.policy_switches
         out.matched += r.matched
         out.differences.extend(r.differences)
         out.policies |= r.policies

@@ -148,17 +148,22 @@ class QuoteService:
 
     # -- CreateQuote -------------------------------------------------------
 
-    def create_quote(self, request: IncomingQuote, caller: str) -> StoredQuote:
+    def create_quote(self, request: IncomingQuote, caller: str, peer: str = "") -> StoredQuote:
         """Price, log durably, then answer (blocking)."""
-        return self.start_create(request, caller).complete()
+        return self.start_create(request, caller, peer).complete()
 
-    def start_create(self, request: IncomingQuote, caller: str) -> Reply[StoredQuote]:
-        """Begin CreateQuote: a retry's stored answer, or a priced quote waiting on the log."""
+    def start_create(
+        self, request: IncomingQuote, caller: str, peer: str = ""
+    ) -> Reply[StoredQuote]:
+        """Begin CreateQuote: a retry's stored answer, or a priced quote waiting on the log.
+
+        `caller` is the authenticated identity, `peer` the transport peer ("" in-process):
+        the record keeps them apart."""
         retry = self._idempotent(request)
         if retry is not None:
             return Reply(retry, retry.result)
         try:
-            pending = self.begin_create(request, caller)
+            pending = self.begin_create(request, caller, peer)
         except BaseException as exc:
             self._release(request.request_id, exc)
             raise
@@ -223,7 +228,7 @@ class QuoteService:
         if waiting is not None and not waiting.done():
             waiting.set_exception(exc)
 
-    def begin_create(self, request: IncomingQuote, caller: str) -> PendingQuote:
+    def begin_create(self, request: IncomingQuote, caller: str, peer: str = "") -> PendingQuote:
         """Price the request and submit its audit record; the answer waits on the future."""
         request.check_pricing_time()
         received = self.clock()
@@ -244,6 +249,7 @@ class QuoteService:
                 caller=caller,
                 policy_digest=self._policy_digest_at(effective, policies),
                 time=event_time,
+                peer=peer,
             )
             error = exc  # `exc` is unbound when the except block ends
 
@@ -251,7 +257,7 @@ class QuoteService:
                 raise error
 
             return PendingQuote(self.sink.submit(refusal), refuse, refusal=error)
-        self._archive(priced.policy, policies)
+        self.archive_policy(priced.policy, policies)
         event = AuditEvent(
             kind="quote",
             request=request_document,
@@ -260,6 +266,7 @@ class QuoteService:
             caller=caller,
             policy_digest=priced.policy.digest,
             time=event_time,
+            peer=peer,
         )
 
         def finish(position: AuditPosition) -> StoredQuote:
@@ -278,7 +285,9 @@ class QuoteService:
         except (PricingError, ValueError, OverflowError, OSError):
             return None
 
-    def _archive(self, policy: Policy, policies: PolicySet) -> None:
+    def archive_policy(self, policy: Policy, policies: PolicySet) -> None:
+        """Archive `policy` (of `policies`) beside the log, once; AuditUnavailableError if
+        the disk refuses."""
         if policy.digest in self._archived:
             return
         with self._archive_lock:

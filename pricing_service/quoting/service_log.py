@@ -107,7 +107,9 @@ class OpenedLog:
         rows = []
         for record in iter_records(self.sink.directory, start_seq=start):
             request = record.record.request
-            if record.record.kind != "quote" or not request.get("request_id"):
+            # Only quotes bind a request id: a denial or refusal under an id leaves it free,
+            # so a permitted caller retrying a denied id still gets priced.
+            if record.record.kind != "quote" or request is None or not request.get("request_id"):
                 continue
             used = service.used_of(decode(request), record.record.quote_id)
             rows.append(_row(request["request_id"], used, record.seq))

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from pricing_service.audit.reader import LogRecord
-from pricing_service.audit.record import AuditRecord
+from pricing_service.audit.record import PRICED_KINDS, AuditRecord
 from pricing_service.domain.errors import PricingError
 from pricing_service.domain.policy import Policy
 from pricing_service.domain.rates import CTX
@@ -155,6 +155,9 @@ def whatif(
             on_record(rec)
         record = rec.record
         request_json = record.request
+        # Denials and policy switches were priced by nothing: there is no outcome to compare.
+        if record.kind not in PRICED_KINDS or request_json is None:
+            continue
         if not selection.selects(request_json, record.response):
             continue
         out.selected += 1

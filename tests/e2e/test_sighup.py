@@ -62,5 +62,16 @@ def test_sighup_switches_to_a_valid_policy_and_refuses_an_invalid_one(
     assert proc.proc.wait(30) == 0
     logdir = tmp_path / "audit"
     report = replay_records(iter_records(logdir), ArchivedPolicies(logdir), decode=decode_document)
-    assert (report.records, report.matched, report.differences) == (3, 3, [])
+    # Three quotes and the one switch that was made (the refused reload wrote nothing).
+    assert (report.records, report.matched, report.differences) == (4, 3, [])
+    assert (report.quotes, report.policy_switches) == (3, 1)
     assert len(report.policies) == 2
+    switch = next(r.data for r in iter_records(logdir) if r.data["kind"] == "policy_switch")
+    assert (switch["caller"], switch["peer"], switch["policies"]) == (
+        "signal:SIGHUP",
+        "",
+        {
+            "old": {"digest": before.policy_digest, "version": "2026.1-default"},
+            "new": {"digest": after.policy_digest, "version": "2026.1-hup"},
+        },
+    )

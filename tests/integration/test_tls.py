@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -150,7 +151,9 @@ def test_mtls_caller_is_identified_by_certificate_common_name(
     with grpc.secure_channel(f"localhost:{port}", creds) as channel:
         response = pb_grpc.PricingServiceStub(channel).CreateQuote(_request(), timeout=5)
     assert response.quote.annual_rate == "3.00"
-    assert sink.events[0].caller.startswith("core-banking-01@")
+    # The identity and the transport peer are separate fields: an identity never reads as a peer.
+    assert sink.events[0].caller == "core-banking-01"
+    assert re.fullmatch(r"ipv4:127\.0\.0\.1:\d+|ipv6:\[::1\]:\d+", sink.events[0].peer)
 
 
 def test_mtls_refuses_a_client_without_certificate(

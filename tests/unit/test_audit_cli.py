@@ -47,6 +47,7 @@ def test_verify_whole_log_exits_0(logdir: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith(f"OK: {ORIGIN}: 30 records in 1 segment, 30 signed checkpoints")
+    assert out.splitlines()[1] == "records by kind: quote 30"
 
 
 def test_verify_tampered_log_exits_1_naming_the_record(

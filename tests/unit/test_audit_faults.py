@@ -144,7 +144,7 @@ def _big_event(i: int) -> AuditEvent:
     event = small_event(i)
     return AuditEvent(
         event.kind,
-        {**event.request, "note": "x" * 9000},
+        {**(event.request or {}), "note": "x" * 9000},
         event.response,
         event.error,
         event.caller,

@@ -37,6 +37,8 @@ def _render(seq: int = 7, **fields: Any) -> bytes:
         "response": {"quote_id": "q_1", "annual_rate": "1.85"},
         "error": None,
         "caller": "bank",
+        "peer": "ipv4:127.0.0.1:40280",
+        "policies": None,
         "policy_digest": None,
         "time": "2026-01-05T01:00:00Z",
     }
@@ -92,9 +94,10 @@ def test_record_through_the_structlog_chain_has_exact_canonical_bytes() -> None:
         _render()
         == (
             '{"caller":"bank","code_version":"0.1.0","error":null,"kind":"quote",'
-            '"origin":"o/1","policy_digest":null,"request":{"a":"甲","b":1},'
+            '"origin":"o/1","peer":"ipv4:127.0.0.1:40280","policies":null,'
+            '"policy_digest":null,"request":{"a":"甲","b":1},'
             '"response":{"annual_rate":"1.85","quote_id":"q_1"},"seq":7,'
-            '"time":"2026-01-05T01:00:00Z","v":1}'
+            '"time":"2026-01-05T01:00:00Z","v":2}'
         ).encode()
     )
 
@@ -125,6 +128,8 @@ def test_quote_record_needs_a_quote_id_and_refusal_needs_an_error() -> None:
             response=None,
             error=None,
             caller="c",
+            peer="",
+            policies=None,
             policy_digest=None,
             time="t",
         )
@@ -135,6 +140,8 @@ def test_quote_record_needs_a_quote_id_and_refusal_needs_an_error() -> None:
             response=None,
             error=None,
             caller="c",
+            peer="",
+            policies=None,
             policy_digest=None,
             time="t",
         )

@@ -36,14 +36,14 @@ def test_an_unknown_version_is_a_log_format_error_naming_segment_and_line(tmp_pa
     segment = next((tmp_path / "segments").iterdir())
     lines = segment.read_bytes().splitlines(keepends=True)
     data = json.loads(lines[1])
-    data["v"] = 2
+    data["v"] = 3
     lines[1] = json.dumps(data, sort_keys=True, separators=(",", ":")).encode() + b"\n"
     segment.write_bytes(b"".join(lines))
     with pytest.raises(LogFormatError) as caught:
         list(iter_records(tmp_path))
     assert (caught.value.segment, caught.value.line) == (segment.name, 2)
     assert str(caught.value) == (
-        f"{segment.name} line 2: unknown record version v=2 (this reader knows [1])"
+        f"{segment.name} line 2: unknown record version v=3 (this reader knows [1, 2])"
     )
 
 
@@ -72,7 +72,7 @@ def test_reader_records_carry_typed_fields(tmp_path: Path) -> None:
 def test_verify_full_names_a_record_of_an_unknown_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A log whose second record a future writer wrote as v=2 (signed, hashed, consistent):
+    # A log whose second record a future writer wrote as v=3 (signed, hashed, consistent):
     # the tree verifies; --full reads each record with the one reader and names it.
     from audit_support import small_event  # noqa: PLC0415
 
@@ -83,9 +83,9 @@ def test_verify_full_names_a_record_of_an_unknown_version(
 
     monkeypatch.setattr(structlog_sink, "render_canonical", lambda _l, _m, ev: canonical_json(ev))
     log = write_log(tmp_path, 1)
-    monkeypatch.setattr(structlog_sink, "RECORD_VERSION", 2)
+    monkeypatch.setattr(structlog_sink, "RECORD_VERSION", 3)
     log.submit(small_event(1)).result(timeout=10)
-    monkeypatch.setattr(structlog_sink, "RECORD_VERSION", 1)
+    monkeypatch.setattr(structlog_sink, "RECORD_VERSION", 2)
     log.submit(small_event(2)).result(timeout=10)
     log.close()
     verifier = load_verifier(tmp_path / "audit.vkey")
@@ -94,4 +94,4 @@ def test_verify_full_names_a_record_of_an_unknown_version(
     bad = report.first_bad_record
     assert bad is not None
     assert (bad.seq, bad.line) == (1, 2)
-    assert bad.message.startswith("unknown record version v=2 (this reader knows [1])")
+    assert bad.message.startswith("unknown record version v=3 (this reader knows [1, 2])")

@@ -105,10 +105,10 @@ def test_record_bytes_on_disk_are_the_canonical_record(tmp_path: Path) -> None:
         raw
         == (
             '{"caller":"bank-a","code_version":"0.1.0","error":null,"kind":"quote",'
-            f'"origin":"{ORIGIN}","policy_digest":"{"ab" * 32}",'
+            f'"origin":"{ORIGIN}","peer":"","policies":null,"policy_digest":"{"ab" * 32}",'
             '"request":{"principal_fen":"3000","request_id":"r3"},'
             f'"response":{{"annual_rate":"3.45","quote_id":"{quote_id(3)}"}},'
-            '"seq":0,"time":"2026-01-05T01:00:00Z","v":1}'
+            '"seq":0,"time":"2026-01-05T01:00:00Z","v":2}'
         ).encode()
     )
 
