@@ -37,6 +37,7 @@ from pricing_service.quoting.limits import Admission, LimitSettings
 from pricing_service.quoting.reload import PolicyReloader
 from pricing_service.quoting.service import Clock, QuoteService, utc_now
 from pricing_service.quoting.service_log import open_service_log
+from pricing_service.quoting.service_pglog import open_pg_service_log
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PricingService"].full_name
 log = structlog.get_logger("pricing_service")
@@ -98,7 +99,7 @@ def build_components(
             None,
             _reloader(config, service),
         )
-    opened = open_service_log(config)
+    opened = open_pg_service_log(config) if config.audit_dsn else open_service_log(config)
     service = QuoteService(policies, opened.sink, clock)
     opened.restore(service, decode_document, config.idempotency_window)
     sink, proofs = opened.sink, opened.proofs

@@ -43,6 +43,11 @@ class ServiceConfig:
     cannot grow the log without limit; the excess is counted, not recorded."""
     audit_denials_burst: int = 10
     """The bucket size of audit_denials_per_second."""
+    audit_dsn: str = ""
+    """A PostgreSQL URI (postgresql://...): the audit log lives there, one log shared by
+    every replica, instead of in audit_dir. Needs audit_signer_key (one key for all)."""
+    audit_migrate_at_start: bool = False
+    """With audit_dsn: apply the schema migrations at start (else `pricing-service migrate`)."""
     audit_enabled: bool = True
     """False only for benchmarks: quotes are then NOT logged (never in production)."""
     server_mode: str = "sync"

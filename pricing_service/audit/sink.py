@@ -27,6 +27,9 @@ class AuditEvent:
     time: str  # RFC 3339 UTC instant the request was received
     peer: str = ""  # the transport peer; "" when the event came from no connection
     policies: Mapping[str, Any] | None = None  # policy_switch: {"new", "old"}
+    # A quote's request fingerprints (not part of the record): a store that binds request
+    # ids itself (PostgreSQL) keeps them, so a retry on another replica can be matched.
+    request_prints: tuple[int, ...] = ()
 
     def record_fields(self) -> dict[str, Any]:
         """The record fields the event sets (the log adds seq, origin, code_version, v)."""
@@ -53,6 +56,26 @@ class AuditPosition:
 
 class AuditUnavailableError(Exception):
     """The log cannot take records now (disk full, permissions, I/O error)."""
+
+
+class DuplicateRequestError(Exception):
+    """The log already binds this request id to a quote (written by this or another
+    replica): the record was not written, and the original is here instead."""
+
+    def __init__(
+        self,
+        request_id: str,
+        quote_id: str,
+        request_prints: tuple[int, ...],
+        record: bytes,
+        position: AuditPosition,
+    ) -> None:
+        super().__init__(f"request id {request_id!r} is bound to quote {quote_id}")
+        self.request_id = request_id
+        self.quote_id = quote_id
+        self.request_prints = request_prints
+        self.record = record
+        self.position = position
 
 
 class AuditSink(Protocol):

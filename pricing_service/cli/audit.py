@@ -33,6 +33,7 @@ from pricing_service.audit.prove import (
 from pricing_service.audit.reader import log_bytes
 from pricing_service.audit.verify import VerifyReport, verify_log
 from pricing_service.cli.byte_progress import SubParsers, progress_bar
+from pricing_service.cli.log_target import LOGDIR_HELP, export_command, log_target, on_a_directory
 from pricing_service.cli.replay import add_replay_command
 
 __all__ = ["add_audit_commands", "main"]
@@ -72,7 +73,7 @@ def add_audit_commands(
         "segment continuity and every checkpoint. Exit 0 if the log is whole; otherwise "
         "exit 1 naming the first bad record (segment, line, seq).",
     )
-    verify.add_argument("logdir", type=Path, metavar="LOGDIR")
+    verify.add_argument("logdir", type=log_target, metavar="LOGDIR", help=LOGDIR_HELP)
     verify.add_argument("--public-key", required=True, type=Path, metavar="FILE")
     verify.add_argument(
         "--checkpoint",
@@ -90,7 +91,7 @@ def add_audit_commands(
     )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.add_argument("--progress", action="store_true", help="show progress on stderr")
-    verify.set_defaults(func=_verify)
+    verify.set_defaults(func=on_a_directory(_verify))
 
     prove = commands.add_parser(
         "prove",
@@ -98,7 +99,7 @@ def add_audit_commands(
         description="Print an inclusion proof: the record, its leaf index, the tree size, "
         "the audit path and the signed checkpoint.",
     )
-    prove.add_argument("logdir", type=Path, metavar="LOGDIR")
+    prove.add_argument("logdir", type=log_target, metavar="LOGDIR", help=LOGDIR_HELP)
     prove.add_argument("quote_id", nargs="?", metavar="QUOTE_ID")
     prove.add_argument("--seq", type=int, help="prove the record with this seq instead")
     prove.add_argument(
@@ -106,19 +107,29 @@ def add_audit_commands(
     )
     prove.add_argument("--json", action="store_true", help="print the proof file JSON")
     prove.add_argument("--out", type=Path, metavar="FILE", help="write the proof file here")
-    prove.set_defaults(func=_prove)
+    prove.set_defaults(func=on_a_directory(_prove))
 
     consistency = commands.add_parser(
         "consistency",
         help="consistency proof between two checkpoints",
         description="Print a proof that the newer checkpoint's tree extends the older's.",
     )
-    consistency.add_argument("logdir", type=Path, metavar="LOGDIR")
+    consistency.add_argument("logdir", type=log_target, metavar="LOGDIR", help=LOGDIR_HELP)
     consistency.add_argument("old", type=Path, metavar="OLD_CHECKPOINT_FILE")
     consistency.add_argument("new", type=Path, metavar="NEW_CHECKPOINT_FILE")
     consistency.add_argument("--json", action="store_true", help="print the proof file JSON")
     consistency.add_argument("--out", type=Path, metavar="FILE", help="write the proof file")
-    consistency.set_defaults(func=_consistency)
+    consistency.set_defaults(func=on_a_directory(_consistency))
+
+    export = commands.add_parser(
+        "export",
+        help="write a PostgreSQL audit log as a log directory",
+        description="Write the records, checkpoints, policy archive and public key of the "
+        "log in DSN to the new directory OUTDIR (one consistent snapshot; no secret).",
+    )
+    export.add_argument("dsn", metavar="DSN", help="postgresql://...")
+    export.add_argument("outdir", type=Path, metavar="OUTDIR")
+    export.set_defaults(func=export_command)
 
     verify_proof = commands.add_parser(
         "verify-proof",

@@ -12,6 +12,7 @@ from typing import Any
 from pricing_service.api.incoming import decode_document
 from pricing_service.audit.reader import LogFormatError, iter_records, log_bytes
 from pricing_service.cli.byte_progress import SubParsers, progress_bar
+from pricing_service.cli.log_target import LOGDIR_HELP, log_target, on_a_directory
 from pricing_service.quoting.replay import (
     ArchivedPolicies,
     ReplayFilter,
@@ -35,7 +36,7 @@ def add_replay_command(commands: SubParsers[argparse.ArgumentParser]) -> None:
             "replays identically, 1 on any difference."
         ),
     )
-    replay.add_argument("logdir", type=Path, metavar="LOGDIR")
+    replay.add_argument("logdir", type=log_target, metavar="LOGDIR", help=LOGDIR_HELP)
     replay.add_argument(
         "--from",
         dest="date_from",
@@ -61,7 +62,7 @@ def add_replay_command(commands: SubParsers[argparse.ArgumentParser]) -> None:
     )
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
     replay.add_argument("--progress", action="store_true", help="show progress on stderr")
-    replay.set_defaults(func=_replay)
+    replay.set_defaults(func=on_a_directory(_replay))
 
 
 def _positive(text: str) -> int:

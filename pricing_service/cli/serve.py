@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import faulthandler
+import os
 import signal
 import sys
 import threading
@@ -13,10 +14,13 @@ import time
 from pathlib import Path
 
 import grpc
+import psycopg
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pricing_service.audit.keys import KeyFileError
+from pricing_service.audit.pgstore.schema import applied, migrate
+from pricing_service.audit.sink import AuditUnavailableError
 from pricing_service.bootstrap import build_components, start_aio_server, start_sync_server
 from pricing_service.config import ServiceConfig, load_config
 from pricing_service.domain.errors import PolicyError
@@ -157,9 +161,31 @@ def serve(args: argparse.Namespace) -> int:
         if config.server_mode == "aio":
             return asyncio.run(_serve_aio(config))
         return _serve_sync(config)
-    except (PolicyError, AccessConfigError, KeyFileError) as exc:
+    except (PolicyError, AccessConfigError, KeyFileError, ValueError) as exc:
         print(f"pricing-service: {exc}", file=sys.stderr)
         return 2
+    except AuditUnavailableError as exc:
+        print(f"pricing-service: {exc}", file=sys.stderr)
+        return 1
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    """Apply the PostgreSQL audit store's schema migrations that are not applied yet."""
+    dsn = args.dsn or os.environ.get("PRICING_AUDIT_DSN", "")
+    if not dsn:
+        print("pricing-service migrate: give --dsn or PRICING_AUDIT_DSN", file=sys.stderr)
+        return 2
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as conn:
+            done = migrate(conn)
+            versions = applied(conn)
+    except psycopg.Error as exc:
+        print(f"pricing-service migrate: {exc}", file=sys.stderr)
+        return 1
+    for name in done:
+        print(f"applied {name}")
+    print(f"schema at version {max(versions, default=0)} ({len(done)} applied now)")
+    return 0
 
 
 def healthcheck(args: argparse.Namespace) -> int:
@@ -188,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--policy", type=Path, action="append", help="policy file or directory")
     p.add_argument("--mode", choices=["sync", "aio"], help="server flavour (default sync)")
     p.set_defaults(func=serve)
+    m = sub.add_parser("migrate", help="apply the PostgreSQL audit store's schema migrations")
+    m.add_argument("--dsn", help="postgresql://... (env PRICING_AUDIT_DSN)")
+    m.set_defaults(func=migrate_command)
     h = sub.add_parser("healthcheck", help="check a server's gRPC health")
     h.add_argument("--target", default="127.0.0.1:50051")
     h.add_argument("--service", default="")

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from pricing_service.audit.sink import AuditEvent, AuditPosition, AuditSink, AuditUnavailableError
+from pricing_service.audit.reader import parse_record
+from pricing_service.audit.sink import (
+    AuditEvent,
+    AuditPosition,
+    AuditSink,
+    AuditUnavailableError,
+    DuplicateRequestError,
+)
 from pricing_service.domain.engine import beijing_date
 from pricing_service.domain.errors import (
     FieldViolation,
@@ -174,6 +181,8 @@ class QuoteService:
                     position = pending.future.result()
                 except AuditUnavailableError as exc:
                     raise pending.fail(exc) from None
+                except DuplicateRequestError as bound:
+                    return self._bound_elsewhere(request, bound)
                 return pending.finish(position)
             except BaseException as exc:
                 self._release(request.request_id, exc)
@@ -267,6 +276,7 @@ class QuoteService:
             policy_digest=priced.policy.digest,
             time=event_time,
             peer=peer,
+            request_prints=_prints(request, effective) if request.request_id else (),
         )
 
         def finish(position: AuditPosition) -> StoredQuote:
@@ -296,24 +306,41 @@ class QuoteService:
                 self.sink.register_policy(policy.digest, policies.canonical(policy.digest))
                 self._archived.add(policy.digest)
 
+    def _bound_elsewhere(self, request: IncomingQuote, bound: DuplicateRequestError) -> StoredQuote:
+        """The log already binds the request id to a quote, written first by another
+        replica (a store that binds ids itself, PostgreSQL): a retry of the same request
+        gets that original quote; a different request under the id is refused."""
+        used = Used(bound.quote_id, bound.request_prints)
+        if not used.same_request(request.fingerprint()):
+            raise RequestIdReusedError(request.request_id, bound.quote_id)
+        record = parse_record(bound.record, f"seq {bound.position.sequence}", 1)
+        if record.response is None:  # pragma: no cover - the store binds quotes only
+            raise QuoteNotFoundError(bound.quote_id)
+        stored = StoredQuote(dict(record.response), bound.position)
+        self._keep(request.request_id, used, stored)
+        return stored
+
     def _remember(
         self, request: IncomingQuote, effective: IncomingQuote, stored: StoredQuote
     ) -> None:
         rid = request.request_id
+        used = Used(stored.quote_id, _prints(request, effective)) if rid else None
+        self._keep(rid, used, stored)
+
+    def _keep(self, rid: str, used: Used | None, stored: StoredQuote) -> None:
         with self._lock:
             # Identical effective requests are the same quote; the first record stays its home.
             if stored.quote_id not in self._quotes:
                 self._quotes[stored.quote_id] = stored
                 if len(self._quotes) > RECENT_QUOTES:
                     self._quotes.popitem(last=False)
-            if rid:
+            if rid and used is not None:
                 self._in_flight_fp.pop(rid, None)
-                used = Used(stored.quote_id, _prints(request, effective))
                 self.ids.remember(rid, used)
                 waiting = self._in_flight.pop(rid, None)
             else:
                 waiting = None
-        if rid:
+        if rid and used is not None:
             self.ids.persist(rid, used, stored.position.sequence)
         if waiting is not None:
             waiting.set_result(stored)
