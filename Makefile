@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock protos run test test-fast lint bench docker docker-check clean java-client java-example screenshot soak
+.PHONY: install lock protos run test test-fast lint bench docker docker-check clean java-client java-example screenshot soak cluster cluster-down
 
 install: $(STAMP)
 
@@ -60,8 +60,8 @@ lint: install $(NPM_STAMP)
 	$(VENV)/bin/mypy pricing_service clients/python/ecoloan_client
 	@# pytest puts each test directory on sys.path, so helpers (conftest, *_support) are imported
 	@# by bare name; mypy sees each directory the same way, one at a time (--strict from pyproject).
-	for d in tests/unit tests/integration tests/e2e; do MYPYPATH=$$d $(VENV)/bin/mypy $$d || exit 1; done
-	$(VENV)/bin/mypy bench
+	for d in tests/unit tests/integration tests/e2e; do MYPYPATH=$$d:$(CURDIR) $(VENV)/bin/mypy $$d || exit 1; done
+	$(VENV)/bin/mypy bench deploy
 	@# The layering contract: imports only downward, no module importing itself back.
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_layers.py
 
@@ -89,6 +89,15 @@ soak: install
 
 screenshot: install
 	$(PY) scripts/report_screenshot.py
+
+# A real local cluster: PostgreSQL (the one audit log), two replicas, nginx in front
+# (deploy/local/cluster.py); prints target=HOST:PORT. cluster-down stops all of it.
+CLUSTER_DIR ?= var/cluster
+cluster: install
+	$(PY) -m deploy.local.cluster up --dir $(CLUSTER_DIR)
+
+cluster-down: install
+	$(PY) -m deploy.local.cluster down --dir $(CLUSTER_DIR)
 
 bench: install
 	$(PY) -m bench.run

@@ -20,8 +20,9 @@ from ecoloan.pricing.v1 import pricing_service_pb2 as pb
 from ecoloan_client import PricingClient, PricingClientError, carbon_grade
 from ecoloan_client import quote_request as make_request
 from live_support import FAST_BACKOFF, FIXED_NOW
-from pg_support import PgServer
+from pg_support import start_postgres
 
+from deploy.local.postgres import PgServer
 from pricing_service.audit.keys import load_verifier, write_keypair
 from pricing_service.audit.merkle import leaf_hash, verify_inclusion
 from pricing_service.audit.note import verify_checkpoint
@@ -35,7 +36,7 @@ ORIGIN = "changji.example/pricing-audit/pg"
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PgServer]:
-    server = PgServer()
+    server = start_postgres()
     try:
         with psycopg.connect(server.dsn) as conn:
             migrate(conn)

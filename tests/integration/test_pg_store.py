@@ -16,8 +16,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pg_support import PgServer
+from pg_support import start_postgres
 
+from deploy.local.postgres import PgServer
 from pricing_service.audit.keys import load_verifier
 from pricing_service.audit.merkle import leaf_hash, verify_inclusion
 from pricing_service.audit.note import Signer, generate_key, verify_checkpoint
@@ -38,7 +39,7 @@ SKEY, VKEY = generate_key(ORIGIN)
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PgServer]:
-    server = PgServer()
+    server = start_postgres()
     try:
         yield server
     finally:
