@@ -8,6 +8,7 @@ database log verifies, replays and proves exactly as a directory does.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 from collections.abc import Callable
@@ -40,6 +41,7 @@ def shown(dsn: str) -> str:
 def on_a_directory(handler: Handler) -> Handler:
     """Wrap `handler` so that a DSN in ``args.logdir`` becomes an exported directory."""
 
+    @functools.wraps(handler)
     def run(args: argparse.Namespace) -> int:
         target = args.logdir
         if not isinstance(target, str):

@@ -22,6 +22,7 @@ from pricing_service.audit.keys import KeyFileError
 from pricing_service.audit.pgstore.schema import applied, migrate
 from pricing_service.audit.sink import AuditUnavailableError
 from pricing_service.bootstrap import build_components, start_aio_server, start_sync_server
+from pricing_service.cli.workers import check_workers, run_workers
 from pricing_service.config import ServiceConfig, load_config
 from pricing_service.domain.errors import PolicyError
 from pricing_service.logging import configure_logging
@@ -75,6 +76,7 @@ def _serve_sync(config: ServiceConfig) -> int:
         "serving",
         address=config.listen,
         port=running.port,
+        pid=os.getpid(),
         mode="sync",
         policy_version=policy.version,
         policy_digest=policy.digest,
@@ -122,6 +124,7 @@ async def _serve_aio(config: ServiceConfig) -> int:
         "serving",
         address=config.listen,
         port=running.port,
+        pid=os.getpid(),
         mode="aio",
         policy_version=policy.version,
         policy_digest=policy.digest,
@@ -157,6 +160,17 @@ def serve(args: argparse.Namespace) -> int:
         print(f"pricing-service: bad configuration: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_format, config.log_level)
+    problem = check_workers(config, args.workers)
+    if problem is not None:
+        print(f"pricing-service: {problem}", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return run_workers(config, args.workers, _serve_one)
+    return _serve_one(config)
+
+
+def _serve_one(config: ServiceConfig) -> int:
+    """One server process until it is stopped; its exit code."""
     try:
         if config.server_mode == "aio":
             return asyncio.run(_serve_aio(config))
@@ -213,6 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--audit-dir", type=Path, help="audit log directory (env PRICING_AUDIT_DIR)")
     p.add_argument("--policy", type=Path, action="append", help="policy file or directory")
     p.add_argument("--mode", choices=["sync", "aio"], help="server flavour (default sync)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N server processes on one port (SO_REUSEPORT); needs audit_dsn above 1",
+    )
     p.set_defaults(func=serve)
     m = sub.add_parser("migrate", help="apply the PostgreSQL audit store's schema migrations")
     m.add_argument("--dsn", help="postgresql://... (env PRICING_AUDIT_DSN)")
