@@ -114,6 +114,11 @@ def render_quote(out: Console, quote: pb.Quote, position: pb.AuditPosition | Non
         f"{TENOR_LABELS.get(base.tenor, '?')} LPR {base.rate} %, "
         f"published {beijing_time(base.published_at)}",
     )
+    if quote.pricing_reference == pb.PRICING_REFERENCE_BASE:
+        result.add_row(
+            "priced from 定价基准",
+            f"the {TENOR_LABELS.get(base.tenor, '?')} LPR (product reference: base)",
+        )
     if quote.floor_binding or quote.cap_binding:
         result.add_row("bound", "floor binds" if quote.floor_binding else "cap binds")
     if quote.HasField("carbon"):
