@@ -34,6 +34,7 @@ from pricing_service.domain.policy import Policy
 from pricing_service.domain.quote import PricedQuote
 from pricing_service.domain.request import QuoteRequest
 from pricing_service.policy.document import canonical_bytes, digest_of, parse_document
+from pricing_service.simulate.calibrate import calibrate
 from pricing_service.simulate.generator import generate_portfolio
 from pricing_service.simulate.montecarlo import GradeTransitions, ScoreDrift, run_montecarlo
 from pricing_service.simulate.portfolio import Portfolio
@@ -347,3 +348,24 @@ def test_monte_carlo_prices_base_states_off_the_lpr_and_refused_ones_at_the_ordi
     assert result.path_rate_units.tolist() == [[1_000_000, 3_400_000, 3_400_000, 0, 0]] * 2
     assert result.path_concession_fen.tolist() == [[2_400_000, 0, 0, 0, 0]] * 2
     assert result.baseline_rate_units.tolist() == [1_000_000] * 3 + [0, 0]
+
+
+def test_calibrate_solves_a_base_discount_off_the_lpr() -> None:
+    # AA, 36 months, interest-only 1,000,000.00 CNY, grade 3: ordinary 3.40 %. Off the LPR
+    # the rate is 300 + x bp and the concession 340 - round(300 + x): a budget of
+    # 1,234,567 fen allows 123 bp, so 300 + x must round to 217: x = -83.49 at most
+    # generous (-83.50 gives 216.50, half-even 216, 124 bp). The shipped -200 bp costs 240 bp.
+    doc = parse_document(default_text().encode())
+    doc["products"]["lvtanrong"]["reference"] = "base"
+    loan = Portfolio.empty(1)
+    loan.loan_id[0], loan.borrower_id[0] = "L0", "B0"
+    loan.product_id[0], loan.credit_rating[0] = "lvtanrong", "AA"
+    loan.principal_fen[0], loan.term_months[0] = 100_000_000, 36
+    loan.repayment[0], loan.upfront_fee_fen[0] = "interest_only_bullet", 0
+    loan.carbon_grade[0], loan.carbon_assessed_on[0] = 3, np.datetime64("2025-05-01")
+    result = calibrate(loan, doc, "products.lvtanrong.grade_adjust_bp", 1_234_567, PRICING_TIME)
+    summary = result.to_json()
+    assert (summary["value"], summary["cost_fen"]) == ("-83.49", 1_230_000)
+    assert (summary["next_value"], summary["next_cost_fen"]) == ("-83.50", 1_240_000)
+    assert (summary["original_value"], summary["original_cost_fen"]) == ("-200", 2_400_000)
+    assert result.document["products"]["lvtanrong"]["reference"] == "base"
