@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pricing_service.domain.evidence import ProductKind
+from pricing_service.domain.evidence import ProductKind, Reference
 from pricing_service.domain.policy import Policy, Product
 from pricing_service.domain.rates import fmt_decimal, fmt_percent
 
@@ -193,7 +193,16 @@ def _bp_lines(items: Iterable[tuple[int, Decimal]], label: str) -> list[str]:
 
 
 def product_key_numbers(product: Product) -> list[str]:
-    """The numbers that price a product, one per line."""
+    """The numbers that price a product, one per line (its reference too, when not ordinary)."""
+    if product.reference is Reference.BASE:
+        spreads = (
+            "plus rating, term spreads" if product.with_spreads else "no rating or term spread"
+        )
+        return ["off the LPR (reference base)", spreads, *_kind_numbers(product)]
+    return _kind_numbers(product)
+
+
+def _kind_numbers(product: Product) -> list[str]:
     if product.kind is ProductKind.STANDARD:
         return ["ordinary rate, no adjustment"]
     if product.kind is ProductKind.CARBON_ACCOUNT:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import numpy as np
@@ -25,8 +26,11 @@ from pricing_builders import (
     output_emissions,
     policy_from_text,
 )
+from rich.console import Console
 from test_simulate_vector import assert_same
 
+from pricing_service.api import convert
+from pricing_service.cli.quote_render import render_quote
 from pricing_service.domain.engine import price
 from pricing_service.domain.errors import PolicyError
 from pricing_service.domain.evidence import Industry, Reference
@@ -369,3 +373,18 @@ def test_calibrate_solves_a_base_discount_off_the_lpr() -> None:
     assert (summary["next_value"], summary["next_cost_fen"]) == ("-83.50", 1_240_000)
     assert (summary["original_value"], summary["original_cost_fen"]) == ("-200", 2_400_000)
     assert result.document["products"]["lvtanrong"]["reference"] == "base"
+
+
+def test_pricing_quote_renders_the_reference_of_a_base_quote() -> None:
+    def rendered(policy: Policy) -> str:
+        quote = price(smelter(), policy)
+        request = {"pricing_time": "2025-06-03T02:00:00Z", "principal_fen": "1000000000"}
+        buffer = StringIO()
+        console = Console(file=buffer, width=160, color_system=None)
+        render_quote(console, convert.quote_to_pb(quote, quote_id="q_x", request=request), None)
+        return buffer.getvalue()
+
+    base = rendered(BASE)
+    assert "priced from 定价基准" in base
+    assert "the 1Y LPR (product reference: base)" in base
+    assert "定价基准" not in rendered(ORDINARY)
