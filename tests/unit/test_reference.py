@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ecoloan.pricing.v1 import pricing_service_pb2 as pb
 from pricing_builders import (
     BEIJING,
     PRICING_TIME,
@@ -388,3 +389,18 @@ def test_pricing_quote_renders_the_reference_of_a_base_quote() -> None:
     assert "priced from 定价基准" in base
     assert "the 1Y LPR (product reference: base)" in base
     assert "定价基准" not in rendered(ORDINARY)
+
+
+def test_list_products_says_which_reference_a_product_takes() -> None:
+    base = convert.product_to_pb(BASE.products["lvtanrong"])
+    spreads = convert.product_to_pb(BASE_SPREADS.products["lvtanrong"])
+    ordinary = convert.product_to_pb(ORDINARY.products["lvtanrong"])
+    assert base.pricing_reference == spreads.pricing_reference == pb.PRICING_REFERENCE_BASE
+    assert ordinary.pricing_reference == pb.PRICING_REFERENCE_UNSPECIFIED
+    assert base.description.endswith(
+        "Adjustment taken from the LPR of the tenor, without the rating and term spreads."
+    )
+    assert (
+        ordinary.description
+        == "Ordinary rate adjusted by carbon-account grade; eligible grades 1, 2, 3."
+    )
