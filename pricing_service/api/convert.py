@@ -28,6 +28,7 @@ from pricing_service.domain.evidence import (
     Industry,
     MineAcceptance,
     ProductKind,
+    Reference,
     RepaymentMethod,
     Tenor,
     TransitionKpis,
@@ -72,6 +73,10 @@ KIND_TO_PB = {
     ProductKind.CARBON_ACCOUNT: pb.PRODUCT_KIND_CARBON_ACCOUNT,
     ProductKind.MINE_SCORE: pb.PRODUCT_KIND_MINE_SCORE,
     ProductKind.TRANSITION: pb.PRODUCT_KIND_TRANSITION,
+}
+REFERENCE_TO_PB = {
+    Reference.ORDINARY: pb.PRICING_REFERENCE_UNSPECIFIED,
+    Reference.BASE: pb.PRICING_REFERENCE_BASE,
 }
 TENOR_TO_PB = {Tenor.ONE_YEAR: pb.TENOR_1Y, Tenor.FIVE_YEAR_PLUS: pb.TENOR_5Y_PLUS}
 SCORE_QUANTUM = Decimal("0.1")
@@ -332,6 +337,7 @@ def quote_to_pb(q: PricedQuote, *, quote_id: str, request: Mapping[str, Any]) ->
         policy_digest=q.policy_digest,
         principal_fen=int(request.get("principal_fen", 0)),
         term_months=request.get("term_months", 0),
+        pricing_reference=REFERENCE_TO_PB[q.reference],
     )
     # The request's own timestamp, nanos and all: the quote echoes the instant it priced.
     out.pricing_time.FromJsonString(request["pricing_time"])
@@ -365,8 +371,18 @@ def product_to_pb(p: Product) -> pb.Product:
         name_zh=p.name_zh,
         name_en=p.name_en,
         required_evidence=list(p.required_evidence),
-        description=descriptions[p.kind],
+        description=descriptions[p.kind] + _reference_note(p),
+        pricing_reference=REFERENCE_TO_PB[p.reference],
     )
+
+
+def _reference_note(p: Product) -> str:
+    """What the description adds for a product priced off the LPR (nothing otherwise)."""
+    if p.reference is Reference.ORDINARY:
+        return ""
+    if p.with_spreads:
+        return " Adjustment taken from the LPR of the tenor plus the rating and term spreads."
+    return " Adjustment taken from the LPR of the tenor, without the rating and term spreads."
 
 
 def policy_to_pb(policy: Policy, as_of: datetime, document: bytes) -> pb.DescribePolicyResponse:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pricing_service.domain.evidence import ProductKind
+from pricing_service.domain.evidence import ProductKind, Reference
 from pricing_service.domain.policy import Policy, Product
 from pricing_service.domain.rates import fmt_decimal, fmt_percent
 
@@ -114,6 +114,11 @@ def render_quote(out: Console, quote: pb.Quote, position: pb.AuditPosition | Non
         f"{TENOR_LABELS.get(base.tenor, '?')} LPR {base.rate} %, "
         f"published {beijing_time(base.published_at)}",
     )
+    if quote.pricing_reference == pb.PRICING_REFERENCE_BASE:
+        result.add_row(
+            "priced from 定价基准",
+            f"the {TENOR_LABELS.get(base.tenor, '?')} LPR (product reference: base)",
+        )
     if quote.floor_binding or quote.cap_binding:
         result.add_row("bound", "floor binds" if quote.floor_binding else "cap binds")
     if quote.HasField("carbon"):
@@ -188,7 +193,16 @@ def _bp_lines(items: Iterable[tuple[int, Decimal]], label: str) -> list[str]:
 
 
 def product_key_numbers(product: Product) -> list[str]:
-    """The numbers that price a product, one per line."""
+    """The numbers that price a product, one per line (its reference too, when not ordinary)."""
+    if product.reference is Reference.BASE:
+        spreads = (
+            "plus rating, term spreads" if product.with_spreads else "no rating or term spread"
+        )
+        return ["off the LPR (reference base)", spreads, *_kind_numbers(product)]
+    return _kind_numbers(product)
+
+
+def _kind_numbers(product: Product) -> list[str]:
     if product.kind is ProductKind.STANDARD:
         return ["ordinary rate, no adjustment"]
     if product.kind is ProductKind.CARBON_ACCOUNT:

@@ -15,7 +15,7 @@ from pricing_service.domain.errors import (
     InvalidRequestError,
     ProductNotFoundError,
 )
-from pricing_service.domain.evidence import ProductKind, Tenor
+from pricing_service.domain.evidence import ProductKind, Reference, Tenor
 from pricing_service.domain.grading import Benchmark, grade_for
 from pricing_service.domain.lpr import Fixing
 from pricing_service.domain.policy import Policy, Product
@@ -244,7 +244,13 @@ def price(req: QuoteRequest, policy: Policy) -> PricedQuote:
     steps = list(ordinary.steps)
 
     adjust, carbon = _product_adjustment(req, policy, product, pricing_date, steps)
-    raw = CTX.add(ordinary.raw, adjust)
+    if product.adds_spreads:
+        raw = CTX.add(ordinary.raw, adjust)
+        if product.reference is Reference.BASE:
+            steps.append(_reference_step(product, ordinary.tenor, ordinary.raw, adjust))
+    else:
+        raw = CTX.add(ordinary.base, adjust)
+        steps.append(_reference_step(product, ordinary.tenor, ordinary.base, adjust))
     floor_binding = raw < policy.floor_bp
     cap_binding = raw > policy.cap_bp
     bounded = raw
@@ -320,6 +326,44 @@ def price(req: QuoteRequest, policy: Policy) -> PricedQuote:
         policy_version=policy.version,
         policy_digest=policy.digest,
         carbon=carbon,
+        reference=product.reference,
+    )
+
+
+def _reference_names(product: Product) -> tuple[str, str]:
+    """What the product's adjustment is measured from, in Chinese and English."""
+    if product.reference is Reference.ORDINARY:
+        return "普通贷款利率", "the ordinary rate"
+    if product.with_spreads:
+        return "LPR 加点后利率", "the LPR plus spreads"
+    return "LPR", "the LPR"
+
+
+def _reference_step(product: Product, tenor: Tenor, start: Decimal, adjust: Decimal) -> Step:
+    """PRICING_REFERENCE: the rate a `base` product's adjustment was taken from, and by how much.
+
+    Only products priced off the LPR have it: an ordinary-reference quote's
+    breakdown is what it always was.
+    """
+    size = _bp(adjust.copy_abs())
+    if adjust < ZERO:
+        zh, en = f"低{size}个基点", f"{size} bp below"
+    elif adjust > ZERO:
+        zh, en = f"高{size}个基点", f"{size} bp above"
+    else:
+        zh, en = "持平", "level with"
+    if product.with_spreads:
+        spreads_zh = "（另加信用评级与期限加点）"
+        spreads_en = " plus the rating and term spreads"
+    else:
+        spreads_zh = "（不加信用评级与期限加点）"
+        spreads_en = ", without the rating and term spreads"
+    return Step(
+        "PRICING_REFERENCE",
+        _pct(start),
+        "percent",
+        f"{product.name_zh}：较{tenor.value} LPR{zh}{spreads_zh}",
+        f"{product.name_en}: {en} the {tenor.value} LPR{spreads_en}",
     )
 
 
@@ -461,8 +505,9 @@ def _carbon(
                 "CARBON_ADJUSTMENT",
                 _bp(adjust),
                 "bp",
-                f"{product.name_zh}：碳账户 {grade} 级较普通贷款利率调整",
-                f"{product.name_en}: adjustment for carbon grade {grade} vs the ordinary rate",
+                f"{product.name_zh}：碳账户 {grade} 级较{_reference_names(product)[0]}调整",
+                f"{product.name_en}: adjustment for carbon grade {grade} "
+                f"vs {_reference_names(product)[1]}",
             ),
         )
     )

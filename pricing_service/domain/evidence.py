@@ -36,6 +36,13 @@ class ProductKind(enum.Enum):
     TRANSITION = "transition"
 
 
+class Reference(enum.Enum):
+    """What a product's adjustment is taken from (the policy's `reference`)."""
+
+    ORDINARY = "ordinary"  # the ordinary-loan rate: LPR + rating and term spreads (default)
+    BASE = "base"  # the LPR of the loan's tenor ("LPR 减 N 个基点")
+
+
 class Tenor(enum.Enum):
     """LPR tenors."""
 

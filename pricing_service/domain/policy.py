@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from pricing_service.domain.curve import ScoreCurve
-from pricing_service.domain.evidence import Industry, ProductKind, Tenor
+from pricing_service.domain.evidence import Industry, ProductKind, Reference, Tenor
 from pricing_service.domain.grading import Benchmark
 from pricing_service.domain.lpr import FixingTable
 
@@ -32,7 +32,13 @@ class TransitionBand:
 
 @dataclass(frozen=True, slots=True)
 class Product:
-    """A product of the policy; only the fields of its kind are set."""
+    """A product of the policy; only the fields of its kind are set.
+
+    `reference` is what the adjustment is taken from: the ordinary-loan rate (the
+    seeds' "2 points below ordinary loans", the default) or the LPR of the tenor
+    ("LPR - N bp"); under `base`, `with_spreads` says whether the rating and term
+    spreads still apply on top of the LPR.
+    """
 
     product_id: str
     kind: ProductKind
@@ -44,6 +50,17 @@ class Product:
     class_adjust_bp: Mapping[int, Decimal] = field(default_factory=dict)
     min_annual_tco2_reduced: Decimal = Decimal(0)
     bands: tuple[TransitionBand, ...] = ()
+    reference: Reference = Reference.ORDINARY
+    with_spreads: bool = False
+
+    @property
+    def adds_spreads(self) -> bool:
+        """Whether the adjustment is added to LPR + spreads (else to the LPR alone).
+
+        The one statement of the reference rule: the engine and the compiled
+        policy both read it.
+        """
+        return self.reference is Reference.ORDINARY or self.with_spreads
 
     @property
     def required_evidence(self) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from pricing_service.domain.evidence import ProductKind, Tenor
+from pricing_service.domain.evidence import ProductKind, Reference, Tenor
 from pricing_service.domain.schedule import RepaymentSummary
 
 
@@ -55,3 +55,6 @@ class PricedQuote:
     policy_version: str
     policy_digest: str
     carbon: CarbonAssessment | None
+    # What the product adjustment was taken from; the concession is always measured
+    # against the ordinary rate (ordinary_bp), whichever it is.
+    reference: Reference = Reference.ORDINARY

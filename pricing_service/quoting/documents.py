@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from pricing_service.domain.evidence import ProductKind, RepaymentMethod, Tenor
+from pricing_service.domain.evidence import ProductKind, Reference, RepaymentMethod, Tenor
 from pricing_service.domain.quote import PricedQuote
 from pricing_service.domain.rates import fmt_decimal, fmt_percent
 
@@ -27,6 +27,9 @@ KIND_NAMES: Final = {
     ProductKind.MINE_SCORE: "PRODUCT_KIND_MINE_SCORE",
     ProductKind.TRANSITION: "PRODUCT_KIND_TRANSITION",
 }
+# The ordinary reference is the enum's zero value: never written (proto3 JSON omits it),
+# so a quote priced off the ordinary rate has the document it had before the field.
+REFERENCE_NAMES: Final = {Reference.ORDINARY: "", Reference.BASE: "PRICING_REFERENCE_BASE"}
 TENOR_NAMES: Final = {Tenor.ONE_YEAR: "TENOR_1Y", Tenor.FIVE_YEAR_PLUS: "TENOR_5Y_PLUS"}
 REPAYMENT_NAMES: Final = {
     RepaymentMethod.EQUAL_INSTALLMENT: "REPAYMENT_METHOD_EQUAL_INSTALLMENT",
@@ -142,4 +145,5 @@ def quote_document(q: PricedQuote, *, quote_id: str, request: Mapping[str, Any])
         out["carbon"] = carbon
     _put(out, "principal_fen", request.get("principal_fen", ""))
     _put(out, "term_months", request.get("term_months", 0))
+    _put(out, "pricing_reference", REFERENCE_NAMES[q.reference])
     return out

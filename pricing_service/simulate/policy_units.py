@@ -156,6 +156,9 @@ class PolicyUnits:
     industries: Mapping[str, Benchmark]  # by Industry value
     products: Mapping[str, int]  # product id -> code
     product_units: tuple[ProductUnits, ...]  # by code
+    # By product code, with a trailing False for an unknown product (code -1): the
+    # adjustment is added to the LPR alone, not to LPR + spreads (Product.adds_spreads).
+    on_lpr: Bools
     # Tables derived from these numbers alone (the ordinary rate by rating and
     # term for a fixing), built on first use by the engine.
     memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -292,6 +295,9 @@ def _build(policy: Policy) -> PolicyUnits:
         industries=_benchmarks(policy),
         products={pid: code for code, pid in enumerate(policy.products)},
         product_units=tuple(_product(p) for p in policy.products.values()),
+        on_lpr=np.array(
+            [not p.adds_spreads for p in policy.products.values()] + [False], dtype=np.bool_
+        ),
     )
 
 

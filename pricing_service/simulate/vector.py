@@ -10,7 +10,9 @@ small fraction of the cost. How:
   priced by the scalar reference instead (see policy_units.py).
 - The rate factorises: the ordinary rate is a function of (fixing, rating,
   term), the product adjustment of (product, evidence), and the quoted rate is
-  round_once(clamp(ordinary_raw + adjustment)). All of it is int64 addition,
+  round_once(clamp(reference + adjustment)), where the reference is the raw
+  ordinary rate or, for a product on `base` without spreads, the LPR
+  (`_reference`, from PolicyUnits.on_lpr). All of it is int64 addition,
   comparison and one integer rounding (exact_int.round_to_step).
 - Refusals follow the scalar engine's order: each check sees only the loans no
   earlier check refused (`_Verdicts`), so a loan gets the same first refusal.
@@ -204,6 +206,24 @@ def ordinary_units(portfolio: Portfolio, policy: Policy, as_of: datetime) -> Ord
     return _ordinary(units, fixing, rating, term, _known(units, rating, term))
 
 
+def reference_units(portfolio: Portfolio, policy: Policy, as_of: datetime) -> Ints:
+    """The rate each loan's product adjustment is added to, in RATE_UNIT, at `as_of`.
+
+    The raw ordinary rate (OrdinaryUnits.raw), or the LPR of the tenor
+    (OrdinaryUnits.base) for a product whose reference is `base` without spreads;
+    the quoted rate is final_rate_units(reference, adjustment). A loan of an
+    unknown product gets the raw ordinary rate (it is refused anyway).
+    """
+    units = policy_units(policy)
+    product = _codes(portfolio.product_id, units.products, -1)
+    return _reference(units, product, ordinary_units(portfolio, policy, as_of))
+
+
+def _reference(units: PolicyUnits, product: Ints, ordinary: OrdinaryUnits) -> Ints:
+    """reference_units for product codes (-1 for an unknown product)."""
+    return np.asarray(np.where(units.on_lpr[product], ordinary.base, ordinary.raw), dtype=np.int64)
+
+
 def _known(units: PolicyUnits, rating: Ints, term: Ints) -> Bools:
     """Rating in the policy and term within its range: the ordinary rate is meaningful."""
     in_range = (term >= units.min_term_months) & (term <= units.max_term_months)
@@ -211,16 +231,19 @@ def _known(units: PolicyUnits, rating: Ints, term: Ints) -> Bools:
 
 
 def final_rate_units(
-    ordinary_raw_units: Ints, adjustment_units: Ints, policy: Policy
+    reference_units: Ints, adjustment_units: Ints, policy: Policy
 ) -> tuple[Ints, Bools, Bools]:
-    """The quoted rate from the raw ordinary rate and the product adjustment, in RATE_UNIT.
+    """The quoted rate from the reference rate and the product adjustment, in RATE_UNIT.
+
+    The reference is the raw ordinary rate (OrdinaryUnits.raw) for a product on
+    the ordinary rate, the LPR for one on `base` without spreads: reference_units().
 
     Returns (rate, floor_binding, cap_binding) per loan: the sum is clamped to
     the policy's floor and cap and rounded once to its step by its mode, as
     engine.price does. Inputs must be within +-2**52 units (any rate a policy
     can produce is). Exact: integer arithmetic only.
     """
-    return _final(policy_units(policy), ordinary_raw_units + adjustment_units)
+    return _final(policy_units(policy), reference_units + adjustment_units)
 
 
 def carbon_grade_adjustment_units(
@@ -291,6 +314,7 @@ __all__ = [
     "mine_score_adjustment_units",
     "ordinary_units",
     "price_portfolio",
+    "reference_units",
     "transition_adjustment_units",
 ]
 
@@ -649,7 +673,8 @@ def _price(p: Portfolio, policy: Policy, units: PolicyUnits, as_of: datetime) ->
     ordinary = _ordinary(units, fixing, rating, p.term_months, _known(units, rating, p.term_months))
     pricing_day = int(np.datetime64(beijing_date(as_of), "D").astype(np.int64))
     adjustment, grade, computed = _apply_products(_Context(p, units, pricing_day), product, v)
-    rate, floor_binding, cap_binding = _final(units, ordinary.raw + adjustment)
+    reference = _reference(units, product, ordinary)
+    rate, floor_binding, cap_binding = _final(units, reference + adjustment)
     priced = np.flatnonzero(v.open)
     fen = np.zeros(len(p), dtype=np.int64)
     fen[priced] = first_year_concession_fen(

@@ -405,6 +405,26 @@ def test_policy_show_summarises_the_document(
     assert spreads == {"AAA": "0", "AA": "30", "A": "60", "BBB": "100", "BB": "160", "B": "250"}
 
 
+def test_policy_show_and_validate_a_product_priced_off_the_lpr(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    name = 'name_en = "Carbon-account loan (Lü Tan Rong)"'
+    text = default_policy_bytes().decode()
+    path = tmp_path / "lpr.toml"
+    path.write_text(text.replace(name, f'{name}\nreference = "base"'), encoding="utf-8")
+    code, out, _ = run(capsys, "policy", "show", str(path))
+    assert code == 0
+    assert "off the LPR (reference base)" in out
+    assert "no rating or term spread" in out
+    assert out.count("reference base") == 1  # the other products keep the ordinary rate
+    path.write_text(text.replace(name, f'{name}\nreference = "LPR"'), encoding="utf-8")
+    code, out, err = run(capsys, "policy", "validate", str(path))
+    assert code == 1
+    assert (
+        "products.lvtanrong.reference: unknown reference 'LPR'; one of ordinary, base" in out + err
+    )
+
+
 def test_policy_show_of_an_invalid_file_exits_1(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

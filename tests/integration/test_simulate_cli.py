@@ -446,3 +446,48 @@ def test_a_policy_with_a_simulation_section_prices_like_one_without(tmp_path: Pa
     assert loaded.digest != default.digest  # content-addressed: the section is part of it
     assert loaded.spreads_bp == default.spreads_bp
     assert loaded.products == default.products
+
+
+def _base_draft(tmp_path: Path) -> Path:
+    """The default policy with 绿碳融 priced off the LPR ("LPR - 200 bp", no spreads)."""
+    name = 'name_en = "Carbon-account loan (Lü Tan Rong)"'
+    text = default_policy_bytes().decode()
+    text = text.replace('version = "2026.1-default"', 'version = "2026.2-lpr"')
+    text = text.replace(name, f'{name}\nreference = "base"')
+    path = tmp_path / "lpr.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_run_diff_and_montecarlo_under_a_policy_priced_off_the_lpr(
+    book: Path, tmp_path: Path
+) -> None:
+    # 1Y LPR 3.00 %: every eligible 绿碳融 loan is quoted 1.00 %. L2 (AA, 12 months) was
+    # 1.30 % (ordinary 3.30 %), L3 (BBB, 24 months) 2.10 % (ordinary 4.10 %).
+    draft = _base_draft(tmp_path)
+    run = tmp_path / "run"
+    argv = ["simulate", "run", str(book), "--policy", str(draft), "--as-of", AS_OF]
+    assert main([*argv, "--out", str(run)]) == 0
+    loans = _rows(run / "loans.csv")
+    assert [(r["loan_id"], r["rate"], r["concession_bp"]) for r in loans[:3]] == [
+        ("L1", "3.30", "0"),
+        ("L2", "1.00", "230"),
+        ("L3", "1.00", "310"),
+    ]
+    diff = tmp_path / "diff"
+    argv = ["simulate", "diff", str(book), "--draft", str(draft), "--as-of", AS_OF]
+    assert main([*argv, "--out", str(diff)]) == 0
+    changes = _rows(diff / "changes.csv")
+    assert [
+        (c["loan_id"], c["rate_delta_bp"], c["concession_delta_bp"], c["first_year_delta_fen"])
+        for c in changes
+    ] == [("L2", "-30", "30", "300000"), ("L3", "-110", "110", "2200000")]
+    transitions = tmp_path / "identity.toml"
+    transitions.write_text(IDENTITY, encoding="utf-8")
+    mc = tmp_path / "mc"
+    argv = ["simulate", "montecarlo", str(book), "--policy", str(draft), "--as-of", AS_OF]
+    argv += ["--years", "3", "--paths", "5", "--seed", "5", "--transitions", str(transitions)]
+    assert main([*argv, "--out", str(mc)]) == 0
+    life = json.loads((mc / "montecarlo.json").read_text())["lifetime_concession"]
+    # L2: 230 bp on 1,000,000 CNY for a year; L3: 310 bp on 2,000,000 CNY for two.
+    assert life["expected_cny"] == life["baseline_cny"] == "147000.00"

@@ -301,6 +301,31 @@ def test_draft_policy_with_a_smaller_discount_prices_exactly_that(sim: PricingCl
     assert sim.simulate_quotes([lvtanrong()]).quotes[0].annual_rate == "1.30"
 
 
+def test_draft_pricing_off_the_lpr_gives_1_00_and_says_so(sim: PricingClient) -> None:
+    # "LPR - 200 bp": 3.00 - 2.00 = 1.00 % without the AA spread; the concession is still
+    # measured against the ordinary 3.30 %: 230 bp.
+    name = 'name_en = "Carbon-account loan (Lü Tan Rong)"'
+    draft = draft_toml((name, f'{name}\nreference = "base"'))
+    (quote,) = sim.simulate_quotes([lvtanrong()], draft).quotes
+    assert (quote.annual_rate, quote.ordinary_rate, quote.concession_bp) == ("1.00", "3.30", "230")
+    assert quote.pricing_reference == pb.PRICING_REFERENCE_BASE
+    (step,) = [s for s in quote.steps if s.code == "PRICING_REFERENCE"]
+    assert (step.value, step.reason_zh) == (
+        "3.00",
+        "绿碳融：较1Y LPR低200个基点（不加信用评级与期限加点）",
+    )
+    (live,) = sim.simulate_quotes([lvtanrong()]).quotes
+    assert (live.annual_rate, live.pricing_reference) == ("1.30", pb.PRICING_REFERENCE_UNSPECIFIED)
+    with pytest.raises(InvalidArgument) as info:
+        sim.simulate_quotes([lvtanrong()], draft_toml((name, f'{name}\nreference = "lpr"')))
+    assert info.value.field_violations == [
+        (
+            "draft_policy",
+            "products.lvtanrong.reference: unknown reference 'lpr'; one of ordinary, base",
+        )
+    ]
+
+
 def test_live_document_edited_as_json_is_a_draft(sim: PricingClient) -> None:
     document, _digest = sim.live_policy_document()
     doc = json.loads(document)

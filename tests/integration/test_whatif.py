@@ -104,6 +104,20 @@ def test_whatif_deeper_grade_one_discount_moves_grade_one_only(logdir: Path) -> 
     assert summary["draft_policy_version"] == "2026.2-draft"
 
 
+def test_whatif_under_a_draft_priced_off_the_lpr_moves_every_carbon_quote(logdir: Path) -> None:
+    # The same -200 bp taken from the LPR: 3.00 - 2.00 = 1.00 % instead of 1.30 %; the
+    # concession against the ordinary 3.30 % grows to 230 bp (23,000.00 CNY a year).
+    name = 'name_en = "Carbon-account loan (Lü Tan Rong)"'
+    text = default_policy_bytes().decode().replace(name, f'{name}\nreference = "base"')
+    draft, _ = load_policy_bytes(text.encode())
+    result = whatif(iter_records(logdir), draft, decode=decode_document)
+    assert len(result.changed) == 6
+    for row in result.changed:
+        assert row.actual == Outcome("PRICED", 1_300_000, 2_000_000, 2_000_000)
+        assert row.draft == Outcome("PRICED", 1_000_000, 2_300_000, 2_300_000)
+    assert result.to_json()["first_year_concession_fen"]["change"] == 6 * 300_000
+
+
 def test_whatif_selects_by_borrower_and_sees_eligibility_flips(logdir: Path) -> None:
     text = default_policy_bytes().decode().replace('3 = "-200"', '3 = "-200"\n4 = "-100"')
     draft, _ = load_policy_bytes(text.encode())

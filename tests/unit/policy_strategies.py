@@ -11,7 +11,8 @@ industry benchmarks (and their basis); and the products: the carbon-account
 grade adjustments (some grades ineligible), the mine-score minimum (sometimes
 between two tenths), anchors (two to six, flat runs allowed, the first above or
 below the minimum) and class adjustments (some classes missing), the transition
-minimum and bands (none to four), in a shuffled order, with optional second
+minimum and bands (none to four), each product's reference (absent, "ordinary",
+or "base" with or without the spreads), in a shuffled order, with optional second
 products of each kind. Mostly, one rating's ordinary rate then lands exactly on
 the floor, the cap or a rounding tie. Numbers are written in every form the
 validator reads: trimmed or with trailing zeros, signed, zero-padded, -0, TOML
@@ -368,8 +369,26 @@ def products_section(draw: st.DrawFn) -> dict[str, Any]:
     ):
         if not draw(st.integers(0, 3)):
             products[pid] = draw(make(pid))
+    for table in products.values():
+        table.update(draw(reference_keys()))
     order = draw(st.permutations(list(products)))
     return {pid: products[pid] for pid in order}
+
+
+@st.composite
+def reference_keys(draw: st.DrawFn) -> dict[str, Any]:
+    """A product's reference: mostly absent (the ordinary rate), else written out, `base`
+    with or without spreads (the key `with_spreads` sometimes left to its default)."""
+    choice = draw(st.integers(0, 5))
+    if choice <= 1:
+        return {}
+    if choice == 2:
+        return {"reference": "ordinary"}
+    keys: dict[str, Any] = {"reference": "base"}
+    spreads = draw(st.sampled_from([None, True, False]))
+    if spreads is not None:
+        keys["with_spreads"] = spreads
+    return keys
 
 
 @st.composite

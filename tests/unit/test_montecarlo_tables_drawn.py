@@ -6,7 +6,8 @@ anchors, construction classes) and, for a few loans of each carbon-account and
 mine-score product, every grade and a sample of score tenths is priced again by
 engine.price. A state the product refuses must tabulate as the ordinary rate under the
 policy's bounds and rounding: the standard product's quote (added when the drawn policy
-has none, so the engine can say what that is).
+has none, or has one priced off the LPR, so the engine can say what that is). A drawn
+product on `base` tabulates its accepted states off the LPR (vector.reference_units).
 """
 
 from __future__ import annotations
@@ -26,12 +27,17 @@ from pricing_service.domain.policy import Policy
 from pricing_service.policy.document import build_policy
 from pricing_service.simulate.montecarlo.tables import grade_rates, score_rates
 from pricing_service.simulate.portfolio import Portfolio
-from pricing_service.simulate.vector import ordinary_units
+from pricing_service.simulate.vector import ordinary_units, reference_units
 
 
 def _with_standard(doc: dict[str, Any]) -> Policy:
     doc = copy.deepcopy(doc)
-    if "standard" not in doc["products"]:
+    standard = doc["products"].get("standard")
+    # The model's rule is the ordinary rate: a drawn standard product priced off the LPR
+    # (reference "base" without spreads) would not say what that is.
+    if standard is None or (
+        standard.get("reference") == "base" and not standard.get("with_spreads")
+    ):
         doc["products"]["standard"] = copy.deepcopy(DEFAULT_DOCUMENT["products"]["standard"])
     return build_policy(doc)
 
@@ -80,7 +86,12 @@ def test_tables_are_the_engine_quote_under_drawn_policies(doc: dict[str, Any], d
     policy = _with_standard(doc)
     carbon = _book(policy, ProductKind.CARBON_ACCOUNT, data.draw)
     assert len(carbon) >= 2  # every drawn policy has a carbon-account product
-    table = grade_rates(policy, carbon.product_id, ordinary_units(carbon, policy, PRICING_TIME).raw)
+    table = grade_rates(
+        policy,
+        carbon.product_id,
+        ordinary_units(carbon, policy, PRICING_TIME).raw,
+        reference_units(carbon, policy, PRICING_TIME),
+    )
     expected = [
         [
             _engine_quote(
@@ -97,7 +108,8 @@ def test_tables_are_the_engine_quote_under_drawn_policies(doc: dict[str, Any], d
     mines = _book(policy, ProductKind.MINE_SCORE, data.draw)
     event(f"mine loans: {len(mines)}")
     raw = ordinary_units(mines, policy, PRICING_TIME).raw
-    scores = score_rates(policy, mines.product_id, raw, mines.construction_class)
+    reference = reference_units(mines, policy, PRICING_TIME)
+    scores = score_rates(policy, mines.product_id, raw, mines.construction_class, reference)
     got = [
         [
             (

@@ -14,10 +14,16 @@ from hypothesis import strategies as st
 from pricing_service.api import convert
 from pricing_service.api.incoming import PbIncoming
 from pricing_service.audit.sink import AuditPosition
-from pricing_service.domain.evidence import ProductKind, RepaymentMethod, Tenor
-from pricing_service.policy.store import default_policies
+from pricing_service.domain.evidence import ProductKind, Reference, RepaymentMethod, Tenor
+from pricing_service.policy.store import (
+    PolicySet,
+    default_policies,
+    default_policy_bytes,
+    load_policy_bytes,
+)
 from pricing_service.quoting.documents import (
     KIND_NAMES,
+    REFERENCE_NAMES,
     REPAYMENT_NAMES,
     TENOR_NAMES,
     timestamp_json,
@@ -26,6 +32,21 @@ from pricing_service.quoting.pricing import price_effective
 from pricing_service.quoting.service import StoredQuote
 
 POLICIES = default_policies()
+
+
+def _on_base(spreads: str) -> PolicySet:
+    """The default policy with every product priced off the LPR (`spreads`: extra lines)."""
+    lines = []
+    for line in default_policy_bytes().decode().splitlines():
+        lines.append(line)
+        if line.startswith("name_en = "):
+            lines.append('reference = "base"' + spreads)
+    return PolicySet([load_policy_bytes("\n".join(lines).encode())])
+
+
+# The default (every product on the ordinary rate), every product on the LPR, and on
+# the LPR plus spreads: the document and the Quote agree on the reference too.
+POLICY_SETS = (POLICIES, _on_base(""), _on_base("\nwith_spreads = true"))
 
 
 def _request(
@@ -89,14 +110,25 @@ POSITION = AuditPosition("test.example/log", 7, "ab" * 32)
     fee=st.sampled_from([0, 0, 1, 250_000, 5_000_000]),
     evidence=st.integers(0, 400),
     nanos=st.sampled_from([0, 500_000_000, 123_000_000, 123_456_000, 123_456_789]),
+    policies=st.sampled_from(POLICY_SETS),
 )
 def test_quote_document_is_the_json_mapping_of_the_api_quote(
-    product: str, rating: str, term: int, method: int, fee: int, evidence: int, nanos: int
+    product: str,
+    rating: str,
+    term: int,
+    method: int,
+    fee: int,
+    evidence: int,
+    nanos: int,
+    policies: PolicySet,
 ) -> None:
     request = _request(product, rating, term, method, fee, evidence)
     request.pricing_time.nanos = nanos
     incoming = PbIncoming(request)
-    priced = price_effective(incoming, POLICIES)
+    priced = price_effective(incoming, policies)
+    on_base = policies is not POLICIES
+    assert ("pricing_reference" in priced.document) is on_base
+    assert priced.quote.reference is (Reference.BASE if on_base else Reference.ORDINARY)
     fast = convert.quote_pb(StoredQuote(priced.document, POSITION, priced.quote))
     assert priced.document == json_format.MessageToDict(fast, preserving_proto_field_name=True)
     assert convert.quote_pb(StoredQuote(priced.document, POSITION)) == fast  # read back from a log
@@ -110,6 +142,12 @@ def test_the_logs_enum_names_are_the_protos() -> None:
     assert {
         m: pb.RepaymentMethod.Name(convert.REPAYMENT_TO_PB[m]) for m in RepaymentMethod
     } == REPAYMENT_NAMES
+    # The ordinary reference is the zero value: proto3 JSON (and the log) omit it.
+    assert {r: pb.PricingReference.Name(convert.REFERENCE_TO_PB[r]) for r in Reference} == {
+        **REFERENCE_NAMES,
+        Reference.ORDINARY: "PRICING_REFERENCE_UNSPECIFIED",
+    }
+    assert convert.REFERENCE_TO_PB[Reference.ORDINARY] == 0
 
 
 @settings(max_examples=300, deadline=None)

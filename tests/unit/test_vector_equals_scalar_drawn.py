@@ -2,13 +2,14 @@
 
 test_simulate_vector.py proves vector == scalar over drawn portfolios under
 five fixed policies; here the policy is drawn too (policy_strategies.py): every
-pricing number of the document, each drawn valid. The loans are drawn against
-the drawn policy as well as blind to it: its ratings and products, terms on its
-limits and tenor ends, evidence aged exactly its limit, raw rates exactly on its
-floor, its cap or a rounding tie, emissions exactly on its K bound x benchmark, scores on its
-minimum and anchors, coal cuts exactly on its band edges, reductions on its
-minimum (each one unit either side). A generated book of the pilot's shape is
-priced under drawn policies too. Policies the compiled units cannot hold must
+pricing number of the document, each drawn valid, and each product's reference (the
+ordinary rate, by default or written out, or the LPR with or without the spreads).
+The loans are drawn against the drawn policy as well as blind to it: its ratings and
+products, terms on its limits and tenor ends, evidence aged exactly its limit, raw rates
+exactly on its floor, its cap or a rounding tie, emissions exactly on its K bound x
+benchmark, scores on its minimum and anchors, coal cuts exactly on its band edges,
+reductions on its minimum (each one unit either side). A generated book of the pilot's
+shape is priced under drawn policies too. Policies the compiled units cannot hold must
 give the same answer through the scalar fallback.
 """
 
@@ -315,6 +316,20 @@ def _anchor_values(doc: dict[str, Any]) -> list[str]:
 
 
 REACHES: dict[str, Any] = {
+    "a carbon product priced off the LPR": lambda d: any(
+        t["kind"] == "carbon_account" and t.get("reference") == "base" and not t.get("with_spreads")
+        for t in d["products"].values()
+    ),
+    "a mine product priced off the LPR": lambda d: any(
+        t["kind"] == "mine_score" and t.get("reference") == "base" and not t.get("with_spreads")
+        for t in d["products"].values()
+    ),
+    "a product on the LPR plus spreads": lambda d: any(
+        t.get("with_spreads") is True for t in d["products"].values()
+    ),
+    "a product on an explicit ordinary": lambda d: any(
+        t.get("reference") == "ordinary" for t in d["products"].values()
+    ),
     "half_up rounding": lambda d: d["rounding"]["mode"] == "half_up",
     "a step other than 1 bp": lambda d: d["rounding"]["step_bp"] not in ("1", "1.0000"),
     "a step under 1 bp": lambda d: float(d["rounding"]["step_bp"]) < 1,

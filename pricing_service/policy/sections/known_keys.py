@@ -39,7 +39,7 @@ _KNOWN: dict[str, frozenset[str]] = {
     "carbon.industries.*": frozenset({"basis", "unit", "benchmark"}),
     "products.*.bands[]": frozenset({"min_reduction_pct", "adjust_bp"}),
 }
-_PRODUCT_KEYS = frozenset({"kind", "name_zh", "name_en"})
+_PRODUCT_KEYS = frozenset({"kind", "name_zh", "name_en", "reference", "with_spreads"})
 _KIND_KEYS = {
     "standard": frozenset(),
     "carbon_account": frozenset({"grade_adjust_bp"}),

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from pricing_service.domain.curve import ScoreCurve
-from pricing_service.domain.evidence import ProductKind
+from pricing_service.domain.evidence import ProductKind, Reference
 from pricing_service.domain.policy import Product, TransitionBand
 from pricing_service.domain.rates import CTX
 from pricing_service.policy.checker import MAX_PRODUCTS, MAX_TCO2, Checker, show
@@ -53,7 +53,8 @@ def _product(c: Checker, pid: str, item: Any) -> Product | None:
     if kind is None:
         return None
     # The fields every kind has; a kind's builder adds its rules to them.
-    named = Product(pid, kind, name_zh, name_en)
+    reference, with_spreads = _reference(c, item, path)
+    named = Product(pid, kind, name_zh, name_en, reference=reference, with_spreads=with_spreads)
     if kind is ProductKind.STANDARD:
         return named
     if kind is ProductKind.CARBON_ACCOUNT:
@@ -61,6 +62,37 @@ def _product(c: Checker, pid: str, item: Any) -> Product | None:
     if kind is ProductKind.MINE_SCORE:
         return _mine_score(c, named, item, path)
     return _transition(c, named, item, path)
+
+
+def _reference(c: Checker, item: Mapping[str, Any], path: str) -> tuple[Reference, bool]:
+    """`reference` (optional, "ordinary" by default) and, under "base", `with_spreads`.
+
+    Both keys are optional and absent from every policy written before them: a
+    document without them keeps its canonical form and its digest.
+    """
+    reference = Reference.ORDINARY
+    if "reference" in item:
+        text = item["reference"]
+        known = {r.value: r for r in Reference}
+        if isinstance(text, str) and text in known:
+            reference = known[text]
+        else:
+            c.problem(
+                f"{path}.reference", f"unknown reference {show(text)}; one of {', '.join(known)}"
+            )
+    with_spreads = False
+    if "with_spreads" in item:
+        value = item["with_spreads"]
+        if not isinstance(value, bool):
+            c.problem(f"{path}.with_spreads", f"must be true or false, got {show(value)}")
+        elif reference is not Reference.BASE:
+            c.problem(
+                f"{path}.with_spreads",
+                'only with reference = "base" (the ordinary rate has its spreads already)',
+            )
+        else:
+            with_spreads = value
+    return reference, with_spreads
 
 
 def _carbon_account(c: Checker, named: Product, item: Mapping[str, Any], path: str) -> Product:

@@ -30,7 +30,7 @@ from pricing_service.simulate.montecarlo.tables import (
 from pricing_service.simulate.montecarlo.weights import Weights, concession_fen, loan_year_weights
 from pricing_service.simulate.policy_units import policy_units
 from pricing_service.simulate.portfolio import Portfolio
-from pricing_service.simulate.vector import ordinary_units, price_portfolio
+from pricing_service.simulate.vector import ordinary_units, price_portfolio, reference_units
 
 Ints = npt.NDArray[np.int64]
 Progress = Callable[[int, int], None]
@@ -69,9 +69,10 @@ def _book(portfolio: Portfolio, policy: Policy, as_of: datetime, years: int) -> 
     results = price_portfolio(portfolio, policy, as_of)
     rows = np.flatnonzero(results.priced)
     res = results.take(rows)
-    raw = np.zeros(0, dtype=np.int64)
+    raw = reference = np.zeros(0, dtype=np.int64)
     if len(rows):  # none priced may mean no fixing in force, where ordinary_units raises
         raw = ordinary_units(portfolio, policy, as_of).raw[rows]
+        reference = reference_units(portfolio, policy, as_of)[rows]
     ordinary = res.ordinary_units
     kind_of = {pid: product.kind for pid, product in policy.products.items()}
     kinds = np.array([kind_of[str(p)] for p in portfolio.product_id[rows]], dtype=object)
@@ -91,14 +92,18 @@ def _book(portfolio: Portfolio, policy: Policy, as_of: datetime, years: int) -> 
         return members[np.argsort(-lifetime[members], kind="stable")]
 
     co = longest_first(ProductKind.CARBON_ACCOUNT)
-    by_grade = grade_rates(policy, portfolio.product_id[rows[co]], raw[co])
+    by_grade = grade_rates(policy, portfolio.product_id[rows[co]], raw[co], reference[co])
     grade_steps = concession_steps(ordinary[co][:, None] - by_grade.rate, step)
     grade0 = (res.carbon_grade[co] - 1).astype(np.int8)
     _check_state(grade_steps[np.arange(len(co)), grade0], steps0[co], "grade")
 
     mo = longest_first(ProductKind.MINE_SCORE)
     by_score = score_rates(
-        policy, portfolio.product_id[rows[mo]], raw[mo], portfolio.construction_class[rows[mo]]
+        policy,
+        portfolio.product_id[rows[mo]],
+        raw[mo],
+        portfolio.construction_class[rows[mo]],
+        reference[mo],
     )
     score_steps = concession_steps(
         ordinary[mo][by_score.first][:, None] - by_score.rates.rate, step

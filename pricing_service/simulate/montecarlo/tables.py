@@ -4,7 +4,8 @@ The quotes come from the compiled policy through vector's building blocks, the
 code every vectorised quote runs: Monte Carlo holds no rule of its own. Its one
 rule is the model's, for a state the product does not accept: the loan runs on
 at the ordinary rate (adjustment 0, the policy's bounds and rounding) where a
-quote would be refused.
+quote would be refused. For a product priced off `base`, an accepted state is the LPR +
+the adjustment, a refused one still the ordinary rate.
 """
 
 from __future__ import annotations
@@ -48,29 +49,44 @@ class ScoreRates:
     first: Ints  # a loan of each key
 
 
-def grade_rates(policy: Policy, products: Texts, raw: Ints) -> StateRates:
+def _state_rates(policy: Policy, raw: Ints, reference: Ints, adjust: Ints, eligible: Bools) -> Ints:
+    """Quotes at each state: the reference + the adjustment where the product accepts the
+    state, the ordinary rate (raw ordinary + 0) where it does not (the model's rule)."""
+    start = np.where(eligible, reference[:, None], raw[:, None])
+    rate, _, _ = final_rate_units(start, adjust, policy)
+    return rate
+
+
+def grade_rates(
+    policy: Policy, products: Texts, raw: Ints, reference: Ints | None = None
+) -> StateRates:
     """Each carbon-account loan's quote (rows) at grades 1-5 (columns).
 
-    `raw` is each loan's ordinary rate before rounding (vector.OrdinaryUnits.raw).
+    `raw` is each loan's ordinary rate before rounding (vector.OrdinaryUnits.raw);
+    `reference` what its product's adjustment is added to (vector.reference_units: the
+    LPR for a product on `base` without spreads), `raw` when not given.
     """
+    reference = raw if reference is None else reference
     grades = np.array(GRADES, dtype=np.int64)
     adjust = np.zeros((len(raw), len(GRADES)), dtype=np.int64)
     eligible = np.zeros((len(raw), len(GRADES)), dtype=np.bool_)
     for pid in np.unique(products.astype(str)):
         loans = products == pid
         adjust[loans], eligible[loans] = carbon_grade_adjustment_units(policy, str(pid), grades)
-    rate, _, _ = final_rate_units(raw[:, None], adjust, policy)
-    return StateRates(rate, eligible)
+    return StateRates(_state_rates(policy, raw, reference, adjust, eligible), eligible)
 
 
-def score_rates(policy: Policy, products: Texts, raw: Ints, classes: Ints) -> ScoreRates:
+def score_rates(
+    policy: Policy, products: Texts, raw: Ints, classes: Ints, reference: Ints | None = None
+) -> ScoreRates:
     """The mine-score loans' quotes at every score tenth 0..1000, by pricing key.
 
-    `raw` as in grade_rates; `classes` each loan's construction class.
+    `raw` and `reference` as in grade_rates; `classes` each loan's construction class.
     """
+    reference = raw if reference is None else reference
     pids = sorted(set(products.astype(str).tolist()))
     code = np.searchsorted(np.array(pids, dtype=object), products).astype(np.int64)
-    keys = np.stack([code, raw, classes], axis=1)
+    keys = np.stack([code, raw, reference, classes], axis=1)
     unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     tenths = np.arange(SCORE_STATES, dtype=np.int64)
     adjust = np.zeros((len(unique), SCORE_STATES), dtype=np.int64)
@@ -78,11 +94,11 @@ def score_rates(policy: Policy, products: Texts, raw: Ints, classes: Ints) -> Sc
     for c, pid in enumerate(pids):
         rows = np.flatnonzero(unique[:, 0] == c)
         units, ok = mine_score_adjustment_units(
-            policy, pid, np.tile(tenths, len(rows)), np.repeat(unique[rows, 2], SCORE_STATES)
+            policy, pid, np.tile(tenths, len(rows)), np.repeat(unique[rows, 3], SCORE_STATES)
         )
         adjust[rows] = units.reshape(-1, SCORE_STATES)
         eligible[rows] = ok.reshape(-1, SCORE_STATES)
-    rate, _, _ = final_rate_units(unique[:, 1][:, None], adjust, policy)
+    rate = _state_rates(policy, unique[:, 1], unique[:, 2], adjust, eligible)
     return ScoreRates(
         StateRates(rate, eligible),
         np.asarray(inverse.reshape(-1), dtype=np.int64),

@@ -106,6 +106,36 @@ PRODUCT_KIND_TRANSITION: ProductKind.ValueType  # 4
 """转型金融: transition KPIs by performance band."""
 Global___ProductKind: _TypeAlias = ProductKind  # noqa: Y015
 
+class _PricingReference:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PricingReferenceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PricingReference.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRICING_REFERENCE_UNSPECIFIED: _PricingReference.ValueType  # 0
+    """The ordinary-loan rate: LPR + the rating's and the term's spreads ("2 points below
+    ordinary loans"). The policy's default, and what every quote made before this field
+    existed was priced from: a quote leaves the field unset for it.
+    """
+    PRICING_REFERENCE_BASE: _PricingReference.ValueType  # 1
+    """The LPR of the loan's tenor ("LPR 减 N 个基点"); the PRICING_REFERENCE step of the
+    breakdown says whether the rating and term spreads were added back.
+    """
+
+class PricingReference(_PricingReference, metaclass=_PricingReferenceEnumTypeWrapper):
+    """What a product's adjustment is taken from (the policy's `reference` of the product)."""
+
+PRICING_REFERENCE_UNSPECIFIED: PricingReference.ValueType  # 0
+"""The ordinary-loan rate: LPR + the rating's and the term's spreads ("2 points below
+ordinary loans"). The policy's default, and what every quote made before this field
+existed was priced from: a quote leaves the field unset for it.
+"""
+PRICING_REFERENCE_BASE: PricingReference.ValueType  # 1
+"""The LPR of the loan's tenor ("LPR 减 N 个基点"); the PRICING_REFERENCE step of the
+breakdown says whether the rating and term spreads were added back.
+"""
+Global___PricingReference: _TypeAlias = PricingReference  # noqa: Y015
+
 class _Tenor:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -498,6 +528,7 @@ class Quote(_message.Message):
     CARBON_FIELD_NUMBER: _builtins.int
     PRINCIPAL_FEN_FIELD_NUMBER: _builtins.int
     TERM_MONTHS_FIELD_NUMBER: _builtins.int
+    PRICING_REFERENCE_FIELD_NUMBER: _builtins.int
     quote_id: _builtins.str
     request_id: _builtins.str
     borrower_id: _builtins.str
@@ -522,6 +553,10 @@ class Quote(_message.Message):
     """Hex SHA-256 of the policy's canonical form."""
     principal_fen: _builtins.int
     term_months: _builtins.int
+    pricing_reference: Global___PricingReference.ValueType
+    """What the product adjustment was taken from; unset: the ordinary-loan rate. The
+    concession is measured against ordinary_rate whichever it is.
+    """
     @_builtins.property
     def pricing_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -560,10 +595,11 @@ class Quote(_message.Message):
         carbon: Global___CarbonAssessment | None = ...,
         principal_fen: _builtins.int = ...,
         term_months: _builtins.int = ...,
+        pricing_reference: Global___PricingReference.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["base_rate", b"base_rate", "carbon", b"carbon", "pricing_time", b"pricing_time", "repayment", b"repayment", "valid_until", b"valid_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_rate", b"annual_rate", "annualised_rate", b"annualised_rate", "base_rate", b"base_rate", "borrower_id", b"borrower_id", "cap_binding", b"cap_binding", "carbon", b"carbon", "concession_bp", b"concession_bp", "first_year_concession_fen", b"first_year_concession_fen", "floor_binding", b"floor_binding", "ordinary_rate", b"ordinary_rate", "policy_digest", b"policy_digest", "policy_version", b"policy_version", "pricing_date", b"pricing_date", "pricing_time", b"pricing_time", "principal_fen", b"principal_fen", "product_id", b"product_id", "product_kind", b"product_kind", "quote_id", b"quote_id", "repayment", b"repayment", "request_id", b"request_id", "steps", b"steps", "term_months", b"term_months", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_rate", b"annual_rate", "annualised_rate", b"annualised_rate", "base_rate", b"base_rate", "borrower_id", b"borrower_id", "cap_binding", b"cap_binding", "carbon", b"carbon", "concession_bp", b"concession_bp", "first_year_concession_fen", b"first_year_concession_fen", "floor_binding", b"floor_binding", "ordinary_rate", b"ordinary_rate", "policy_digest", b"policy_digest", "policy_version", b"policy_version", "pricing_date", b"pricing_date", "pricing_reference", b"pricing_reference", "pricing_time", b"pricing_time", "principal_fen", b"principal_fen", "product_id", b"product_id", "product_kind", b"product_kind", "quote_id", b"quote_id", "repayment", b"repayment", "request_id", b"request_id", "steps", b"steps", "term_months", b"term_months", "valid_until", b"valid_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -698,11 +734,14 @@ class Product(_message.Message):
     NAME_EN_FIELD_NUMBER: _builtins.int
     REQUIRED_EVIDENCE_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    PRICING_REFERENCE_FIELD_NUMBER: _builtins.int
     product_id: _builtins.str
     kind: Global___ProductKind.ValueType
     name_zh: _builtins.str
     name_en: _builtins.str
     description: _builtins.str
+    pricing_reference: Global___PricingReference.ValueType
+    """What the product's adjustment is taken from; unset: the ordinary-loan rate."""
     @_builtins.property
     def required_evidence(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Evidence fields of CreateQuoteRequest the product needs, e.g.
@@ -718,10 +757,11 @@ class Product(_message.Message):
         name_en: _builtins.str = ...,
         required_evidence: _abc.Iterable[_builtins.str] | None = ...,
         description: _builtins.str = ...,
+        pricing_reference: Global___PricingReference.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "kind", b"kind", "name_en", b"name_en", "name_zh", b"name_zh", "product_id", b"product_id", "required_evidence", b"required_evidence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "kind", b"kind", "name_en", b"name_en", "name_zh", b"name_zh", "pricing_reference", b"pricing_reference", "product_id", b"product_id", "required_evidence", b"required_evidence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
