@@ -27,6 +27,9 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # WriteLogger writes a line and its newline in one write(): stderr writes through,
+        # so print() would make two, and the lines of `serve --workers N`, which share
+        # one stderr, could run into each other.
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )

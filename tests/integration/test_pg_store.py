@@ -101,6 +101,10 @@ def test_two_replicas_share_one_sequence_and_every_ack_is_signed(dsn: str, tmp_p
             t.join()
         positions = [f.result(timeout=30) for f in futures]
         assert sorted(p.sequence for p in positions) == list(range(120))
+        stats = (a.stats(), b.stats())
+        assert [s.records for s in stats] == [60, 60]
+        assert sum(s.batches for s in stats) == sum(len(s.batch_sizes) for s in stats)
+        assert sum(sum(s.batch_sizes) for s in stats) == 120
         note = a.latest_checkpoint()
         assert note is not None
         assert verify_checkpoint(note, _signer().verifier()).size == 120
@@ -202,6 +206,7 @@ def test_a_lost_database_fails_batches_then_the_store_resumes(pg: PgServer, dsn:
         assert store.submit(_quote(2)).result(timeout=60).sequence == 1
         assert store.find_quote(f"q_{1:032x}") is None
         assert store.size == 2
+        assert (store.stats().records, store.stats().failed_batches) == (2, 1)
     finally:
         store.close()
 

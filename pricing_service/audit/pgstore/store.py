@@ -51,11 +51,12 @@ from pricing_service.audit.sink import (
     DuplicateRequestError,
 )
 from pricing_service.audit.structlog_sink import make_audit_logger
-from pricing_service.audit.writer import default_code_version
+from pricing_service.audit.writer import WriterStats, default_code_version
 
 __all__ = ["PgAuditLog", "pack_prints", "unpack_prints"]
 
 _MAX_BATCH: Final = 1024
+_STATS_WINDOW: Final = 10_000  # recent batches kept for the metrics' quantiles
 _log = structlog.get_logger(__name__)
 
 
@@ -152,8 +153,10 @@ class PgAuditLog:
         self._cond = threading.Condition()
         self._queue: collections.deque[_Pending] = collections.deque()
         self._closing = False
-        self.batches: collections.deque[int] = collections.deque(maxlen=10_000)
-        self.commit_seconds: collections.deque[float] = collections.deque(maxlen=10_000)
+        self._stats_lock = threading.Lock()
+        self._records = self._batches = self._failed_batches = 0
+        self._batch_sizes: collections.deque[int] = collections.deque(maxlen=_STATS_WINDOW)
+        self._commit_seconds: collections.deque[float] = collections.deque(maxlen=_STATS_WINDOW)
         self._thread = threading.Thread(target=self._run, name="pg-audit-writer", daemon=True)
         self._thread.start()
 
@@ -221,6 +224,20 @@ class PgAuditLog:
         self.pool.close()
 
     # -- queries ---------------------------------------------------------------------
+
+    def stats(self) -> WriterStats:
+        """This replica's batches, as the file writer reports its own (for metrics):
+        `fsync_seconds` are whole sequencing transactions, lock to commit; every batch is
+        signed inside it, so each counts as a checkpoint."""
+        with self._stats_lock:
+            return WriterStats(
+                records=self._records,
+                batches=self._batches,
+                failed_batches=self._failed_batches,
+                checkpoints=self._batches,
+                batch_sizes=tuple(self._batch_sizes),
+                fsync_seconds=tuple(self._commit_seconds),
+            )
 
     @property
     def vkey(self) -> str:
@@ -325,11 +342,16 @@ class PgAuditLog:
                 if isinstance(exc, AuditUnavailableError)
                 else AuditUnavailableError(f"the audit database refused the batch: {exc}")
             )
+            with self._stats_lock:
+                self._failed_batches += 1
             for pending in batch:
                 pending.future.set_exception(error)
             return
-        self.batches.append(len(accepted))
-        self.commit_seconds.append(time.perf_counter() - started)
+        with self._stats_lock:
+            self._records += len(accepted)
+            self._batches += 1
+            self._batch_sizes.append(len(accepted))
+            self._commit_seconds.append(time.perf_counter() - started)
         for pending, position in accepted:
             pending.future.set_result(position)
         for pending, duplicate in duplicates:
