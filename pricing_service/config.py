@@ -46,6 +46,10 @@ class ServiceConfig:
     audit_dsn: str = ""
     """A PostgreSQL URI (postgresql://...): the audit log lives there, one log shared by
     every replica, instead of in audit_dir. Needs audit_signer_key (one key for all)."""
+    replica_id: str = ""
+    """The name every audit record gives the replica that wrote it (record version 3).
+    With audit_dsn, unset means "<hostname>/<pid>"; with the file log, unset writes
+    version 2 records (the log's origin names its one replica)."""
     audit_migrate_at_start: bool = False
     """With audit_dsn: apply the schema migrations at start (else `pricing-service migrate`)."""
     audit_enabled: bool = True

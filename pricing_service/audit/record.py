@@ -24,7 +24,12 @@ Record schema, version 2 (keys in their canonical, sorted order)::
     response       obj|null   quotes: the Quote, protobuf JSON with proto field names
     seq            int        leaf index in the log's Merkle tree, from 0, no gaps
     time           str        RFC 3339 UTC instant the request (or the switch) happened
-    v              int        record format version, 2
+    v              int        record format version, 2 (or 3, below)
+
+Version 3 is version 2 and one key more, ``replica`` (str): which replica wrote the
+record, where several write one log (the PostgreSQL store's replicas share one origin).
+A file log is one replica's, named by its origin, so it writes version 2 unless the
+operator names a replica (`replica_id`), and its bytes stay what they were.
 
 A denial is a CreateQuote refused by the permission table (PERMISSION_DENIED) before
 any pricing: the request as received, the error, who and from where; nothing priced it,
@@ -53,7 +58,9 @@ __all__ = [
     "PRICED_KINDS",
     "RECORD_KEYS",
     "RECORD_KEYS_V1",
+    "RECORD_KEYS_V3",
     "RECORD_VERSION",
+    "RECORD_VERSION_REPLICA",
     "AuditRecord",
     "RecordShapeError",
     "RecordV1",
@@ -65,7 +72,9 @@ __all__ = [
 ]
 
 RECORD_VERSION: Final = 2
-"""The version new records are written as."""
+"""The version new records are written as, when they name no replica (else 3)."""
+RECORD_VERSION_REPLICA: Final = 3
+"""The version of records that name the replica that wrote them."""
 KINDS_V1: Final = frozenset({"quote", "refusal"})
 KINDS: Final = frozenset({"quote", "refusal", "denial", "policy_switch"})
 PRICED_KINDS: Final = frozenset({"quote", "refusal"})
@@ -86,6 +95,7 @@ RECORD_KEYS_V1: Final = frozenset(
     }
 )
 RECORD_KEYS: Final = RECORD_KEYS_V1 | {"peer", "policies"}
+RECORD_KEYS_V3: Final = RECORD_KEYS | {"replica"}
 
 _JSONValue = dict[str, Any] | list[Any] | str | int | bool | None
 # One encoder for all records: json.dumps would build a new one per call.
@@ -391,9 +401,9 @@ def _check_v2_kind(data: Mapping[str, Any]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class RecordV2:
-    """An audit record of format version 2, the one written (the module docstring)."""
+    """An audit record of format version 2, or 3 when it names its `replica` (the module
+    docstring): one shape, one more key."""
 
-    v: ClassVar[Literal[2]] = 2
     seq: int
     kind: Literal["quote", "refusal", "denial", "policy_switch"]
     time: str
@@ -406,6 +416,12 @@ class RecordV2:
     response: Mapping[str, Any] | None
     error: Mapping[str, Any] | None
     policies: Mapping[str, Any] | None
+    replica: str | None = None
+
+    @property
+    def v(self) -> int:
+        """The record's format version: 3 if it names a replica, else 2."""
+        return RECORD_VERSION if self.replica is None else RECORD_VERSION_REPLICA
 
     @property
     def quote_id(self) -> str:
@@ -428,7 +444,7 @@ class RecordV2:
             "seq": self.seq,
             "time": self.time,
             "v": self.v,
-        }
+        } | ({} if self.replica is None else {"replica": self.replica})
 
     def canonical(self) -> bytes:
         """The record's canonical bytes: its line in the log and its Merkle leaf data."""
@@ -436,9 +452,12 @@ class RecordV2:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RecordV2:
-        """A version-2 record from its JSON object; RecordShapeError names what is wrong."""
-        _check_keys(data, RECORD_KEYS)
-        _check_common(data, KINDS, ("time", "origin", "caller", "peer", "code_version"))
+        """A version-2 or -3 record from its JSON object; RecordShapeError names what is
+        wrong."""
+        v3 = data.get("v") == RECORD_VERSION_REPLICA
+        _check_keys(data, RECORD_KEYS_V3 if v3 else RECORD_KEYS)
+        strings = ("time", "origin", "caller", "peer", "code_version")
+        _check_common(data, KINDS, (*strings, "replica") if v3 else strings)
         if data["policies"] is not None and not isinstance(data["policies"], Mapping):
             raise RecordShapeError("policies must be an object or null")
         _check_v2_kind(data)
@@ -455,13 +474,18 @@ class RecordV2:
             response=data["response"],
             error=data["error"],
             policies=data["policies"],
+            replica=data["replica"] if v3 else None,
         )
 
 
 AuditRecord = RecordV1 | RecordV2
 """Every record version this code reads."""
 
-_BY_VERSION: Final[dict[int, Any]] = {1: RecordV1.from_json, 2: RecordV2.from_json}
+_BY_VERSION: Final[dict[int, Any]] = {
+    1: RecordV1.from_json,
+    2: RecordV2.from_json,
+    3: RecordV2.from_json,
+}
 
 
 def record_from_json(data: object) -> AuditRecord:

@@ -25,6 +25,7 @@ import structlog
 from pricing_service.audit.errors import RecordEncodingError
 from pricing_service.audit.record import (
     RECORD_VERSION,
+    RECORD_VERSION_REPLICA,
     RecordShapeError,
     RecordV2,
     canonical_json,
@@ -65,28 +66,41 @@ def kind_from_event(_logger: object, _method: str, event_dict: EventDict) -> Eve
 
 
 class AddLogFields:
-    """Adds the fields the log owns: ``seq``, ``origin``, ``code_version``, ``v``.
+    """Adds the fields the log owns: ``seq``, ``origin``, ``code_version``, ``v``, and
+    ``replica`` where the log names the replica writing (version 3).
 
     `next_seq` is read, not consumed: the writer commits the number only when it queues
     the record, so an event that fails to render does not burn a sequence number.
     """
 
-    __slots__ = ("_code_version", "_next_seq", "_origin")
+    __slots__ = ("_code_version", "_next_seq", "_origin", "_replica")
 
-    def __init__(self, *, origin: str, code_version: str, next_seq: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        *,
+        origin: str,
+        code_version: str,
+        next_seq: Callable[[], int],
+        replica: str | None = None,
+    ) -> None:
         self._origin = origin
         self._code_version = code_version
         self._next_seq = next_seq
+        self._replica = replica
 
     def __call__(self, _logger: object, _method: str, event_dict: EventDict) -> EventDict:
         """Add the log-owned fields; refuse an event that tries to set them itself."""
-        for key in ("seq", "origin", "code_version", "v"):
+        for key in ("seq", "origin", "code_version", "v", "replica"):
             if key in event_dict:
                 raise RecordEncodingError(f"{key!r} is set by the log, not the caller")
         event_dict["seq"] = self._next_seq()
         event_dict["origin"] = self._origin
         event_dict["code_version"] = self._code_version
-        event_dict["v"] = RECORD_VERSION
+        if self._replica is None:
+            event_dict["v"] = RECORD_VERSION
+        else:
+            event_dict["replica"] = self._replica
+            event_dict["v"] = RECORD_VERSION_REPLICA
         return event_dict
 
 
@@ -104,12 +118,17 @@ def render_canonical(_logger: object, _method: str, event_dict: EventDict) -> by
 
 
 def make_audit_logger(
-    queue: RecordQueue, *, origin: str, code_version: str, next_seq: Callable[[], int]
+    queue: RecordQueue,
+    *,
+    origin: str,
+    code_version: str,
+    next_seq: Callable[[], int],
+    replica: str | None = None,
 ) -> AuditLogger:
     """Build the audit chain ending in `queue`, independent of structlog's global config."""
     processors: list[Callable[..., Any]] = [
         kind_from_event,
-        AddLogFields(origin=origin, code_version=code_version, next_seq=next_seq),
+        AddLogFields(origin=origin, code_version=code_version, next_seq=next_seq, replica=replica),
         render_canonical,
     ]
     return AuditLogger(queue, processors=processors, context={})

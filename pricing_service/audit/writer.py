@@ -128,6 +128,9 @@ class AuditLogConfig:
     """Most records in one group-commit batch."""
     max_batch_bytes: int = 8 * 1024 * 1024
     """Most bytes in one group-commit batch (a single larger record still goes alone)."""
+    replica: str | None = None
+    """The replica id every record names (record version 3); None writes version 2: a
+    file log is one replica's, and its origin names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +319,7 @@ class DurableAuditLog:
             origin=config.origin,
             code_version=config.code_version,
             next_seq=lambda: self._next_seq,
+            replica=config.replica,
         )
         _log.info(
             "audit_log_opened",

@@ -139,6 +139,7 @@ def open_service_log(config: ServiceConfig) -> OpenedLog:
             fsync=config.audit_fsync,
             segment_max_bytes=config.audit_segment_max_bytes,
             checkpoint_interval_ms=config.audit_checkpoint_interval_ms,
+            replica=config.replica_id or None,
         ),
         signer=signer,
     )

@@ -120,6 +120,7 @@ def open_pg_service_log(config: ServiceConfig) -> OpenedPgLog:
         config.audit_origin,
         load_signer(key_file),
         checkpoint_interval_ms=config.audit_checkpoint_interval_ms,
+        replica=config.replica_id or None,
     )
     log.info("audit_open", store="postgresql", size=store.size, vkey=store.vkey)
     return OpenedPgLog(store, PgQuotes(store))

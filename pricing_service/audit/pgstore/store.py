@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
+import socket
 import struct
 import threading
 import time
@@ -123,6 +125,7 @@ class PgAuditLog:
         *,
         code_version: str | None = None,
         checkpoint_interval_ms: int = 1000,
+        replica: str | None = None,
         pool_size: int = 4,
         connect_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
@@ -131,6 +134,9 @@ class PgAuditLog:
         AuditUnavailableError if the database cannot be reached or has no schema yet,
         AuditLogCorruptError if it holds the log of another origin or key."""
         self.origin = origin
+        # Every record names the replica that wrote it (record version 3): the replicas
+        # share one origin, so the origin cannot tell them apart.
+        self.replica = replica or f"{socket.gethostname()}/{os.getpid()}"
         self._signer = signer
         self._code_version = code_version or default_code_version()
         self._interval = checkpoint_interval_ms / 1000
@@ -315,7 +321,11 @@ class PgAuditLog:
     def _render(self, event: AuditEvent, seq: int) -> bytes:
         out = _Rendered()
         logger = make_audit_logger(
-            out, origin=self.origin, code_version=self._code_version, next_seq=lambda: seq
+            out,
+            origin=self.origin,
+            code_version=self._code_version,
+            next_seq=lambda: seq,
+            replica=self.replica,
         )
         logger.audit(event.kind, **event.record_fields())
         return out.raw
