@@ -21,6 +21,7 @@ from pricing_service.audit.archive import PolicyArchive
 from pricing_service.audit.checkpoints import LATEST_CHECKPOINT, CheckpointStore
 from pricing_service.audit.fsutil import atomic_write
 from pricing_service.audit.keys import VKEY_FILE
+from pricing_service.audit.leafhashes import LEAF_HASHES_FILE
 from pricing_service.audit.segments import SEGMENTS_DIR, segment_name
 
 __all__ = ["ExportResult", "export_log", "is_dsn"]
@@ -78,11 +79,17 @@ def _records(
     segments.mkdir()
     written = 0
     out = None
+    # The stored leaf hashes as the sidecar: never trusted by verify, which only uses them,
+    # once they lead to a signed root, to name which record differs.
+    leaves = (outdir / LEAF_HASHES_FILE).open("wb")
     with conn.cursor(name="export_records") as cur:
-        cur.execute("SELECT seq, record FROM audit_records WHERE seq < %s ORDER BY seq", (size,))
+        cur.execute(
+            "SELECT seq, record, leaf_hash FROM audit_records WHERE seq < %s ORDER BY seq",
+            (size,),
+        )
         try:
             while rows := cur.fetchmany(_FETCH):
-                for seq, record in rows:
+                for seq, record, leaf in rows:
                     if seq != written:
                         raise LookupError(f"record {written} is missing from the database")
                     if written % SEGMENT_RECORDS == 0:
@@ -91,10 +98,12 @@ def _records(
                         out = (segments / segment_name(written)).open("wb")
                     assert out is not None
                     out.write(bytes(record) + b"\n")
+                    leaves.write(bytes(leaf))
                     written += 1
                 if progress is not None:
                     progress(written)
         finally:
+            leaves.close()
             if out is not None:
                 out.close()
     if written != size:
