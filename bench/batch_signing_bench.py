@@ -134,7 +134,7 @@ def run(quick: bool = False, before: str = BEFORE_DEFAULT) -> dict[str, Any]:
     old, new = (results[n] for n in NAMES)
     return {
         "benchmark": "grpc_batch_signing",
-        "when": now_iso(),
+        "timestamp": now_iso(),
         "machine": machine_info(),
         "before_rev": subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", before],

@@ -40,7 +40,7 @@ from bench.common import ROOT, free_port, machine_info, now_iso, ratio, write_re
 from bench.grpc_bench import QUOTE_PATH, _merge
 from bench.load_client import CLK_TCK
 from deploy.local import nginx
-from deploy.local.postgres import PgServer
+from deploy.local.postgres import PgServer, PostgresUnavailableError, check_postgres
 from pricing_service.audit.keys import write_keypair
 from pricing_service.audit.pgstore.schema import migrate
 
@@ -240,7 +240,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     base = results["file_single"]["throughput_rps"]
     return {
         "benchmark": "cluster",
-        "when": now_iso(),
+        "timestamp": now_iso(),
         "machine": machine_info(),
         "params": {
             "quick": quick,
@@ -253,6 +253,36 @@ def run(quick: bool = False) -> dict[str, Any]:
             n: ratio(r["throughput_rps"], base) for n, r in results.items()
         },
     }
+
+
+def cluster_table(doc: dict[str, Any]) -> str:
+    """The result as `make bench` prints it."""
+    rows = [("setup", "RPC/s", "x file", "p50 ms", "p99 ms", "CPU us/call (all)")]
+    for name, r in doc["setups"].items():
+        rows.append(
+            (
+                name,
+                f"{r['throughput_rps']:,.0f}",
+                f"{doc['throughput_ratio_to_file_single'][name]:.2f}",
+                f"{r['latency_ms'].get('p50', 0):.1f}",
+                f"{r['latency_ms'].get('p99', 0):.1f}",
+                f"{r['cpu_us_per_call_all_processes']:,.0f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+    )
+
+
+def available() -> str | None:
+    """Why this benchmark cannot run here (PostgreSQL or nginx missing), or None."""
+    try:
+        check_postgres()
+        nginx.nginx_bin()
+    except (PostgresUnavailableError, nginx.NginxUnavailableError) as exc:
+        return str(exc)
+    return None
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """`make bench`: run the benchmarks, write bench/results/<name>.json, print a short table.
 
-python -m bench.run [--quick] [--only engine|audit|grpc|replay|simulate|montecarlo] [--profile]
+python -m bench.run [--quick] [--only NAME ...] [--profile]   (NAME: engine, audit, grpc, replay,
+simulate, montecarlo, isolation, cluster; cluster is skipped where PostgreSQL or nginx is absent)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from bench import (
     audit_bench,
+    cluster_bench,
     engine_bench,
     grpc_bench,
     isolation_bench,
@@ -34,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "simulate": lambda args: simulate_bench.run(quick=args.quick, profile=args.profile),
     "montecarlo": lambda args: montecarlo_bench.run_montecarlo_bench(quick=args.quick),
     "isolation": lambda args: isolation_bench.run(quick=args.quick),
+    "cluster": lambda args: cluster_bench.run(quick=args.quick),
 }
 
 
@@ -306,6 +309,7 @@ TABLES = {
     "simulate": simulate_table,
     "montecarlo": montecarlo_bench.montecarlo_table,
     "isolation": isolation_bench.isolation_table,
+    "cluster": cluster_bench.cluster_table,
 }
 
 
@@ -332,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"== {name} ({doc['timestamp']})\n{TABLES[name](doc)}\n")
         return 0
     for name in names:
+        if name == "cluster" and (why := cluster_bench.available()) is not None:
+            print(f"== cluster skipped: {why}", file=sys.stderr, flush=True)
+            continue
         print(f"== {name}{' (quick)' if args.quick else ''}", file=sys.stderr, flush=True)
         started = time.perf_counter()
         doc = BENCHMARKS[name](args)
