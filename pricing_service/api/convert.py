@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -100,6 +100,31 @@ def fingerprint(message: Message) -> str:
 def to_datetime(ts: Timestamp) -> datetime:
     """A protobuf Timestamp as an aware UTC datetime (microsecond precision)."""
     return datetime.fromtimestamp(ts.seconds, tz=UTC).replace(microsecond=ts.nanos // 1000)
+
+
+# Timestamp.ToJsonString's own form: whole seconds, 0, 3, 6 or 9 fraction digits, "Z".
+_STAMP_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{3}|\d{6}|\d{9}))?Z")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+
+
+def timestamp_from_json(text: str) -> Timestamp:
+    """`Timestamp.FromJsonString`, without its strptime for the form `ToJsonString` writes
+    (the request documents' instants): that parse was ~70 µs of every CreateQuote. The
+    same seconds and nanos; any other form goes to FromJsonString itself."""
+    ts = Timestamp()
+    m = _STAMP_RE.fullmatch(text)
+    if m is None:
+        ts.FromJsonString(text)
+        return ts
+    try:
+        whole = datetime.fromisoformat(m.group(1)).replace(tzinfo=UTC)
+    except ValueError:  # a day or hour out of range: FromJsonString says so its own way
+        ts.FromJsonString(text)
+        return ts
+    ts.seconds = (whole - _EPOCH) // _SECOND
+    ts.nanos = int((m.group(2) or "").ljust(9, "0"))
+    return ts
 
 
 def to_timestamp(dt: datetime) -> Timestamp:
@@ -340,7 +365,7 @@ def quote_to_pb(q: PricedQuote, *, quote_id: str, request: Mapping[str, Any]) ->
         pricing_reference=REFERENCE_TO_PB[q.reference],
     )
     # The request's own timestamp, nanos and all: the quote echoes the instant it priced.
-    out.pricing_time.FromJsonString(request["pricing_time"])
+    out.pricing_time.CopyFrom(timestamp_from_json(request["pricing_time"]))
     out.valid_until.CopyFrom(to_timestamp(q.valid_until))
     if q.carbon is not None:
         out.carbon.CopyFrom(
