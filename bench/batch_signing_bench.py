@@ -12,6 +12,10 @@ does the same for its servers).
 
     python -m bench.batch_signing_bench [--quick] [--before REV]
         -> bench/results/grpc_batch_signing.json
+
+The same comparison serves any later change of the binding path:
+`--before REV --name NAME` writes bench/results/NAME.json with servers "before" and
+"after".
 """
 
 from __future__ import annotations
@@ -95,7 +99,12 @@ def _rounds(servers: list[Server], templates: Path, params: Params, run_id: str)
                 )
 
 
-def run(quick: bool = False, before: str = BEFORE_DEFAULT) -> dict[str, Any]:
+def run(
+    quick: bool = False,
+    before: str = BEFORE_DEFAULT,
+    names: tuple[str, str] = NAMES,
+    benchmark: str = "grpc_batch_signing",
+) -> dict[str, Any]:
     """Run the before/after comparison; returns the result document."""
     params = Params.make(quick, profile=False)
     run_id = time.strftime("%Y%m%dT%H%M%S")
@@ -103,7 +112,7 @@ def run(quick: bool = False, before: str = BEFORE_DEFAULT) -> dict[str, Any]:
     tree = _worktree(before, tmp / "before")
     servers = [
         Server(n, "quote", "sync", True, free_port(), tmp / f"{n}.log", audit_dir=tmp / n)
-        for n in NAMES
+        for n in names
     ]
     try:
         templates = _templates(tmp, params.mix_size)
@@ -131,9 +140,9 @@ def run(quick: bool = False, before: str = BEFORE_DEFAULT) -> dict[str, Any]:
         }
         for s, code in zip(servers, codes, strict=True)
     }
-    old, new = (results[n] for n in NAMES)
+    old, new = (results[n] for n in names)
     return {
-        "benchmark": "grpc_batch_signing",
+        "benchmark": benchmark,
         "timestamp": now_iso(),
         "machine": machine_info(),
         "before_rev": subprocess.run(
@@ -167,9 +176,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--before", default=BEFORE_DEFAULT, metavar="REV")
+    parser.add_argument("--name", default="grpc_batch_signing", help="result file name")
     args = parser.parse_args()
-    doc = run(quick=args.quick, before=args.before)
-    path = write_result("grpc_batch_signing", doc)
+    names = NAMES if args.name == "grpc_batch_signing" else ("before", "after")
+    doc = run(quick=args.quick, before=args.before, names=names, benchmark=args.name)
+    path = write_result(args.name, doc)
     print(json.dumps(doc["ratios_after_over_before"], indent=2))
     print(f"wrote {path}", file=sys.stderr)
 

@@ -13,7 +13,7 @@ from pricing_service.audit import errors as audit_errors
 from pricing_service.audit.keys import default_key_file, service_signer
 from pricing_service.audit.prove import InclusionProofResult
 from pricing_service.audit.reader import iter_records, parse_record
-from pricing_service.audit.request_index import RequestIndex
+from pricing_service.audit.request_index import CATCH_UP_MARGIN, RequestIndex
 from pricing_service.audit.sink import AuditUnavailableError
 from pricing_service.audit.writer import AuditLogConfig, DurableAuditLog
 from pricing_service.config import ServiceConfig
@@ -79,7 +79,7 @@ class IndexedIds:
         return Used(quote_id, tuple(struct.unpack(f">{len(packed) // 8}Q", packed)))
 
     def put(self, request_id: str, used: Used, seq: int) -> None:
-        self.index.put_many([_row(request_id, used, seq)])
+        self.index.put_later(_row(request_id, used, seq))
 
 
 def _row(request_id: str, used: Used, seq: int) -> tuple[str, str, bytes, int]:
@@ -103,7 +103,9 @@ class OpenedLog:
         index = RequestIndex(self.sink.directory)
         if index.moved_aside is not None:
             log.warning("request_index_rebuilt", damaged=str(index.moved_aside))
-        start = index.last_seq() + 1
+        # Rows were flushed in the order calls completed, which may trail the log's order
+        # by the calls in flight: re-read a margin below the highest (idempotent).
+        start = max(0, index.last_seq() + 1 - CATCH_UP_MARGIN)
         rows = []
         for record in iter_records(self.sink.directory, start_seq=start):
             request = record.record.request
