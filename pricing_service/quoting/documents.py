@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from pricing_service.domain.errors import FieldViolation, InvalidRequestError
 from pricing_service.domain.evidence import ProductKind, Reference, RepaymentMethod, Tenor
 from pricing_service.domain.quote import PricedQuote
 from pricing_service.domain.rates import fmt_decimal, fmt_percent
@@ -47,6 +48,14 @@ def quote_id_for(effective_request_bytes: bytes, policy_digest: str) -> str:
     """Quote ids derive from the effective request and the policy, so replay re-derives them."""
     h = hashlib.sha256(effective_request_bytes + b"\n" + policy_digest.encode())
     return QUOTE_ID_PREFIX + h.hexdigest()[:32]
+
+
+def require_quote_id(quote_id: str) -> None:
+    """Raise INVALID_ARGUMENT's error unless `quote_id` has the shape of a quote id."""
+    if not valid_quote_id(quote_id):
+        raise InvalidRequestError(
+            [FieldViolation("quote_id", "must look like q_ followed by 32 hex digits")]
+        )
 
 
 def valid_quote_id(quote_id: str) -> bool:

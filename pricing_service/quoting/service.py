@@ -24,8 +24,6 @@ from pricing_service.audit.sink import (
 )
 from pricing_service.domain.engine import beijing_date
 from pricing_service.domain.errors import (
-    FieldViolation,
-    InvalidRequestError,
     PricingError,
     QuoteNotFoundError,
     RequestIdReusedError,
@@ -33,7 +31,7 @@ from pricing_service.domain.errors import (
 from pricing_service.domain.policy import Policy
 from pricing_service.domain.quote import PricedQuote
 from pricing_service.policy.store import PolicySet
-from pricing_service.quoting.documents import valid_quote_id
+from pricing_service.quoting.documents import require_quote_id
 from pricing_service.quoting.idempotency import RecentIds, Used, print_of
 from pricing_service.quoting.incoming import IncomingQuote
 from pricing_service.quoting.pricing import price_effective
@@ -62,6 +60,15 @@ class StoredQuote:
     def quote_id(self) -> str:
         """The quote's id."""
         return str(self.document["quote_id"])
+
+    @classmethod
+    def from_record(cls, raw: bytes, position: AuditPosition) -> StoredQuote | None:
+        """The quote a logged record holds, read back; None if the record is no quote
+        (an index that named a refusal: never guess)."""
+        record = parse_record(raw, f"seq {position.sequence}", 1)
+        if record.response is None:
+            return None
+        return cls(dict(record.response), position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,10 +320,9 @@ class QuoteService:
         used = Used(bound.quote_id, bound.request_prints)
         if not used.same_request(request.fingerprint()):
             raise RequestIdReusedError(request.request_id, bound.quote_id)
-        record = parse_record(bound.record, f"seq {bound.position.sequence}", 1)
-        if record.response is None:  # pragma: no cover - the store binds quotes only
+        stored = StoredQuote.from_record(bound.record, bound.position)
+        if stored is None:  # pragma: no cover - the store binds quotes only
             raise QuoteNotFoundError(bound.quote_id)
-        stored = StoredQuote(dict(record.response), bound.position)
         self._keep(request.request_id, used, stored)
         return stored
 
@@ -355,10 +361,7 @@ class QuoteService:
 
     def get_quote(self, quote_id: str) -> StoredQuote:
         """A binding quote by id, with its audit position."""
-        if not valid_quote_id(quote_id):
-            raise InvalidRequestError(
-                [FieldViolation("quote_id", "must look like q_ followed by 32 hex digits")]
-            )
+        require_quote_id(quote_id)
         with self._lock:
             stored = self._quotes.get(quote_id)
         if stored is None and self.lookup is not None:

@@ -12,13 +12,13 @@ import structlog
 from pricing_service.audit import errors as audit_errors
 from pricing_service.audit.keys import default_key_file, service_signer
 from pricing_service.audit.prove import InclusionProofResult
-from pricing_service.audit.reader import iter_records, parse_record
+from pricing_service.audit.reader import iter_records
 from pricing_service.audit.request_index import CATCH_UP_MARGIN, RequestIndex
 from pricing_service.audit.sink import AuditUnavailableError
 from pricing_service.audit.writer import AuditLogConfig, DurableAuditLog
 from pricing_service.config import ServiceConfig
-from pricing_service.domain.errors import FieldViolation, InvalidRequestError, QuoteNotFoundError
-from pricing_service.quoting.documents import valid_quote_id
+from pricing_service.domain.errors import QuoteNotFoundError
+from pricing_service.quoting.documents import require_quote_id
 from pricing_service.quoting.idempotency import DEFAULT_WINDOW, RecentIds, Used
 from pricing_service.quoting.incoming import IncomingQuote
 from pricing_service.quoting.service import QuoteService, StoredQuote
@@ -39,19 +39,11 @@ class LogQuotes:
         position = self.log.position_of(quote_id)
         if position is None:
             return None
-        record = parse_record(
-            self.log.read_record(position.sequence), f"seq {position.sequence}", 1
-        )
-        if record.response is None:  # the quote index named a refusal: never guess
-            return None
-        return StoredQuote(dict(record.response), position)
+        return StoredQuote.from_record(self.log.read_record(position.sequence), position)
 
     def quote_proof(self, quote_id: str) -> InclusionProofResult:
         """Inclusion proof of the quote's record against the latest signed checkpoint."""
-        if not valid_quote_id(quote_id):
-            raise InvalidRequestError(
-                [FieldViolation("quote_id", "must look like q_ followed by 32 hex digits")]
-            )
+        require_quote_id(quote_id)
         try:
             try:
                 return self.log.prove_quote(quote_id)

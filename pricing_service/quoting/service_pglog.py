@@ -22,11 +22,10 @@ from pricing_service.audit.keys import check_private, load_signer
 from pricing_service.audit.pgstore.schema import migrate
 from pricing_service.audit.pgstore.store import PgAuditLog
 from pricing_service.audit.prove import InclusionProofResult
-from pricing_service.audit.reader import parse_record
 from pricing_service.audit.sink import AuditUnavailableError
 from pricing_service.config import ServiceConfig
-from pricing_service.domain.errors import FieldViolation, InvalidRequestError, QuoteNotFoundError
-from pricing_service.quoting.documents import valid_quote_id
+from pricing_service.domain.errors import QuoteNotFoundError
+from pricing_service.quoting.documents import require_quote_id
 from pricing_service.quoting.idempotency import DEFAULT_WINDOW, RecentIds, Used
 from pricing_service.quoting.incoming import IncomingQuote
 from pricing_service.quoting.service import QuoteService, StoredQuote
@@ -44,20 +43,11 @@ class PgQuotes:
     def find(self, quote_id: str) -> StoredQuote | None:
         """The logged quote and its position, or None."""
         found = self.store.find_quote(quote_id)
-        if found is None:
-            return None
-        raw, position = found
-        record = parse_record(raw, f"seq {position.sequence}", 1)
-        if record.response is None:
-            return None
-        return StoredQuote(dict(record.response), position)
+        return None if found is None else StoredQuote.from_record(*found)
 
     def quote_proof(self, quote_id: str) -> InclusionProofResult:
         """Inclusion proof of the quote's record against the newest signed checkpoint."""
-        if not valid_quote_id(quote_id):
-            raise InvalidRequestError(
-                [FieldViolation("quote_id", "must look like q_ followed by 32 hex digits")]
-            )
+        require_quote_id(quote_id)
         try:
             return self.store.prove_quote(quote_id)
         except audit_errors.QuoteNotFoundError as exc:

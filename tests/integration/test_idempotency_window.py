@@ -3,6 +3,7 @@ found in the log's request-id index on disk, which a restart repairs or rebuilds
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +82,24 @@ def test_a_restart_repairs_a_stale_index_and_rebuilds_a_damaged_one(tmp_path: Pa
         assert {rid: service.create_quote(loan(rid), "t").quote_id for rid in "abcd"} == made
         assert service.sink.size == 4  # type: ignore[attr-defined]
     assert len(list(logdir.glob(f"{INDEX_FILE}.damaged-*"))) == 1
+
+
+def test_a_row_missing_below_the_highest_indexed_one_is_caught_up_at_start(
+    tmp_path: Path,
+) -> None:
+    # Rows reach the index in the order calls complete, so after a crash the index may
+    # hold a later record's row but not an earlier one's: the start re-reads a margin.
+    logdir = tmp_path / "audit"
+    with service_on(logdir) as service:
+        made = {rid: service.create_quote(loan(rid), "t").quote_id for rid in "abcd"}
+    with sqlite3.connect(logdir / INDEX_FILE) as db:
+        db.execute("DELETE FROM request_ids WHERE request_id = 'b'")
+        assert db.execute("SELECT MAX(seq) FROM request_ids").fetchone() == (3,)
+    with service_on(logdir) as service:
+        assert service.create_quote(loan("b"), "t").quote_id == made["b"]  # no second quote
+        assert service.sink.size == 4  # type: ignore[attr-defined]
+    with sqlite3.connect(logdir / INDEX_FILE) as db:
+        assert db.execute("SELECT seq FROM request_ids WHERE request_id = 'b'").fetchone() == (1,)
 
 
 class _Store:

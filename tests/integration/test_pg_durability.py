@@ -18,19 +18,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import structlog
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
 from ecoloan_client import Backoff, PricingClient, PricingClientError, carbon_grade
 from ecoloan_client import quote_request as make_request
-from live_support import FIXED_NOW
-from pg_support import start_postgres
+from pg_support import replicas_on, start_postgres
 
 from deploy.local.postgres import PgServer
 from pricing_service.audit.keys import write_keypair
 from pricing_service.audit.pgstore.schema import migrate
-from pricing_service.bootstrap import SyncServer, build_components, start_sync_server
+from pricing_service.bootstrap import SyncServer
 from pricing_service.cli.main import main
-from pricing_service.config import load_config
 
 ORIGIN = "changji.example/pricing-audit/pg-durability"
 CLIENTS = 4
@@ -55,29 +52,9 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def replicas(pg: PgServer, keys: tuple[Path, Path], tmp_path: Path) -> Iterator[list[SyncServer]]:
-    previous = structlog.get_config()
-    running: list[SyncServer] = []
-    with (tmp_path / "servers.log").open("w") as log_file:
-        structlog.configure(logger_factory=structlog.WriteLoggerFactory(file=log_file))
-        try:
-            for name in ("a", "b"):
-                config = load_config(
-                    env={},
-                    listen="127.0.0.1:0",
-                    audit_dir=str(tmp_path / name),
-                    audit_dsn=pg.dsn,
-                    audit_origin=ORIGIN,
-                    audit_signer_key=str(keys[0]),
-                    audit_checkpoint_interval_ms=0,  # every batch's checkpoint kept
-                    replica_id=f"replica-{name}",
-                    grace_seconds=1,
-                )
-                running.append(start_sync_server(build_components(config, clock=lambda: FIXED_NOW)))
-            yield running
-        finally:
-            for server in running:
-                server.stop(grace=1)
-            structlog.configure(**previous)
+    # Every batch's checkpoint kept, so a rollback has the checkpoint of any size to fake.
+    with replicas_on(pg, ORIGIN, keys[0], tmp_path, audit_checkpoint_interval_ms=0) as running:
+        yield running
 
 
 def _request(c: int, n: int) -> pb.CreateQuoteRequest:

@@ -15,21 +15,19 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import structlog
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
 from ecoloan_client import PricingClient, PricingClientError, carbon_grade
 from ecoloan_client import quote_request as make_request
-from live_support import FAST_BACKOFF, FIXED_NOW
-from pg_support import start_postgres
+from live_support import FAST_BACKOFF
+from pg_support import replicas_on, start_postgres
 
 from deploy.local.postgres import PgServer
 from pricing_service.audit.keys import load_verifier, write_keypair
 from pricing_service.audit.merkle import leaf_hash, verify_inclusion
 from pricing_service.audit.note import verify_checkpoint
 from pricing_service.audit.pgstore.schema import migrate
-from pricing_service.bootstrap import SyncServer, build_components, start_sync_server
+from pricing_service.bootstrap import SyncServer
 from pricing_service.cli.main import main
-from pricing_service.config import load_config
 
 ORIGIN = "changji.example/pricing-audit/pg"
 
@@ -54,28 +52,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def replicas(
     pg: PgServer, keys: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[SyncServer]]:
-    logs = tmp_path_factory.mktemp("replicas")
-    previous = structlog.get_config()
-    running: list[SyncServer] = []
-    with (logs / "servers.log").open("w") as log_file:
-        structlog.configure(logger_factory=structlog.WriteLoggerFactory(file=log_file))
-        try:
-            for name in ("a", "b"):
-                config = load_config(
-                    env={},
-                    listen="127.0.0.1:0",
-                    audit_dir=str(logs / name),  # unused with audit_dsn
-                    audit_dsn=pg.dsn,
-                    audit_origin=ORIGIN,
-                    audit_signer_key=str(keys[0]),
-                    grace_seconds=1,
-                )
-                running.append(start_sync_server(build_components(config, clock=lambda: FIXED_NOW)))
-            yield running
-        finally:
-            for server in running:
-                server.stop(grace=1)
-            structlog.configure(**previous)
+    with replicas_on(pg, ORIGIN, keys[0], tmp_path_factory.mktemp("replicas")) as running:
+        yield running
 
 
 def _client(server: SyncServer, attempts: int = 4) -> PricingClient:

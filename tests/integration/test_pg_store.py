@@ -19,6 +19,7 @@ import pytest
 from pg_support import start_postgres
 
 from deploy.local.postgres import PgServer
+from pricing_service.audit.errors import AuditLogCorruptError
 from pricing_service.audit.keys import load_verifier
 from pricing_service.audit.merkle import leaf_hash, verify_inclusion
 from pricing_service.audit.note import Signer, generate_key, verify_checkpoint
@@ -214,7 +215,21 @@ def test_a_lost_database_fails_batches_then_the_store_resumes(pg: PgServer, dsn:
 def test_a_database_of_another_origin_or_key_is_refused(dsn: str) -> None:
     _store(dsn).close()
     other_skey, _ = generate_key(ORIGIN)
-    with pytest.raises(Exception, match="another key"):
+    with pytest.raises(AuditLogCorruptError, match="another key"):
         PgAuditLog(dsn, ORIGIN, Signer.from_skey(other_skey))
-    with pytest.raises(Exception, match=r"not 'other\.example/log'"):
+    with pytest.raises(AuditLogCorruptError, match=r"not 'other\.example/log'"):
         PgAuditLog(dsn, "other.example/log", _signer())
+
+
+def test_a_database_that_refuses_a_query_is_unavailable_not_an_internal_error(
+    dsn: str,
+) -> None:
+    store = _store(dsn)
+    try:
+        store.submit(_quote(0)).result(timeout=30)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("ALTER TABLE audit_records RENAME COLUMN quote_id TO renamed")
+        with pytest.raises(AuditUnavailableError, match="the audit database refused"):
+            store.find_quote(f"q_{0:032x}")
+    finally:
+        store.close()

@@ -177,6 +177,8 @@ class PgAuditLog:
             raise AuditUnavailableError(
                 "the audit database has no schema: run `pricing-service migrate`"
             ) from exc
+        except psycopg.Error as exc:  # refused by the database (privileges, ...): not a bug here
+            raise AuditUnavailableError(f"the audit database refused: {exc}") from exc
 
     def _join(self) -> None:
         with self._connection() as conn, conn.transaction():
@@ -299,16 +301,12 @@ class PgAuditLog:
             raise QuoteNotFoundError(quote_id)
         raw, position = found
         with self._connection() as conn, conn.transaction():
-            size, note = conn.execute("SELECT size, checkpoint FROM audit_log").fetchone() or (
-                0,
-                None,
-            )
+            size, note, range_bytes = conn.execute(
+                "SELECT size, checkpoint, compact_range FROM audit_log"
+            ).fetchone() or (0, None, b"")
             if note is None or position.sequence >= size:
                 raise NotYetCheckpointedError(position.sequence, int(size))
             path = inclusion_path(_DbLeaves(conn), position.sequence, int(size))
-            (range_bytes,) = conn.execute("SELECT compact_range FROM audit_log").fetchone() or (
-                b"",
-            )
         root = CompactRange.from_state(int(size), _split(bytes(range_bytes))).root()
         leaf = leaf_hash(raw)
         verify_inclusion(leaf, position.sequence, int(size), path, root)
