@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
@@ -18,6 +19,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from pricing_service.api.pb_json import message_to_dict
 from pricing_service.audit.prove import InclusionProofResult
 from pricing_service.audit.sink import AuditPosition
 from pricing_service.domain.engine import beijing_date
@@ -34,13 +36,14 @@ from pricing_service.domain.evidence import (
     TransitionKpis,
 )
 from pricing_service.domain.policy import Policy, Product
-from pricing_service.domain.quote import PricedQuote
+from pricing_service.domain.quote import PricedQuote, Step
 from pricing_service.domain.rates import fmt_decimal, fmt_percent
 from pricing_service.domain.request import QuoteRequest
 from pricing_service.domain.schedule import RepaymentSummary
 from pricing_service.quoting.service import StoredQuote
 
 MAX_ID = 128
+STEP_MESSAGES = 8192  # distinct breakdown steps kept as messages (bounded memory)
 DECIMAL_INT_DIGITS = 15
 DECIMAL_FRACTION_DIGITS = 6
 _PLAIN_DECIMAL = re.compile(
@@ -84,7 +87,7 @@ SCORE_QUANTUM = Decimal("0.1")
 
 def canonical_json(message: Message) -> dict[str, Any]:
     """The protobuf JSON mapping with proto field names: int64 as strings, no floats."""
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return message_to_dict(message)
 
 
 def fingerprint(message: Message) -> str:
@@ -325,6 +328,15 @@ def echoed(req: pb.CreateQuoteRequest) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=STEP_MESSAGES)
+def _step_pb(s: Step) -> pb.PricingStep:
+    # Few distinct steps serve all traffic (see documents._step); the repeated field
+    # copies the cached message, which is never handed out itself.
+    return pb.PricingStep(
+        code=s.code, value=s.value, unit=s.unit, reason_zh=s.reason_zh, reason_en=s.reason_en
+    )
+
+
 def quote_to_pb(q: PricedQuote, *, quote_id: str, request: Mapping[str, Any]) -> pb.Quote:
     """The protobuf Quote of a priced quote; `request` is the effective request's document,
     whose ids, amount, term and instant the quote echoes (as `quote_document` does)."""
@@ -348,16 +360,7 @@ def quote_to_pb(q: PricedQuote, *, quote_id: str, request: Mapping[str, Any]) ->
         repayment=_repayment_pb(q.repayment),
         floor_binding=q.floor_binding,
         cap_binding=q.cap_binding,
-        steps=[
-            pb.PricingStep(
-                code=s.code,
-                value=s.value,
-                unit=s.unit,
-                reason_zh=s.reason_zh,
-                reason_en=s.reason_en,
-            )
-            for s in q.steps
-        ],
+        steps=[_step_pb(s) for s in q.steps],
         policy_version=q.policy_version,
         policy_digest=q.policy_digest,
         principal_fen=int(request.get("principal_fen", 0)),

@@ -21,12 +21,35 @@ def _code_of(context: grpc.ServicerContext) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else str(code)
 
 
+class _Wrapped:
+    """The logging wrapper of each method's handler, made once: grpc asks the interceptor
+    on every call, and a new handler per call costs more than the log line itself."""
+
+    def __init__(self) -> None:
+        self._by_method: dict[str, tuple[object, grpc.RpcMethodHandler[Any, Any]]] = {}
+
+    def get(
+        self,
+        method: str,
+        handler: grpc.RpcMethodHandler[Any, Any],
+        wrap: Callable[[], grpc.RpcMethodHandler[Any, Any]],
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """The wrapper of `handler`, made by `wrap` the first time (or if it changed)."""
+        kept = self._by_method.get(method)
+        if kept is not None and kept[0] is handler:
+            return kept[1]
+        wrapped = wrap()
+        self._by_method[method] = (handler, wrapped)
+        return wrapped
+
+
 class CanonicalLogInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """Binds request context and writes one line when the RPC ends, whatever its outcome;
     counts it in the server's metrics too."""
 
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics
+        self._wrapped = _Wrapped()
 
     def intercept_service(
         self,
@@ -36,8 +59,13 @@ class CanonicalLogInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         handler = continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        inner = handler.unary_unary
         method = handler_call_details.method
+        return self._wrapped.get(method, handler, lambda: self._wrap(method, handler))
+
+    def _wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        inner: Callable[[Any, grpc.ServicerContext], Any] = handler.unary_unary  # type: ignore[assignment]
         metrics = self.metrics
 
         def logged(request: Any, context: grpc.ServicerContext) -> Any:
@@ -69,6 +97,7 @@ class AioCanonicalLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
 
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics
+        self._wrapped = _Wrapped()
 
     async def intercept_service(
         self,
@@ -78,8 +107,13 @@ class AioCanonicalLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler  # type: ignore[no-any-return]
-        inner = handler.unary_unary
         method = handler_call_details.method
+        return self._wrapped.get(method, handler, lambda: self._wrap(method, handler))
+
+    def _wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        inner: Callable[[Any, Any], Any] = handler.unary_unary  # type: ignore[assignment]
         metrics = self.metrics
 
         async def logged(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:

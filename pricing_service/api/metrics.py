@@ -137,14 +137,22 @@ class Metrics:
             "ecoloan_quotes", "Binding quote requests by product and outcome",
             ["product", "outcome"], registry=self.registry,
         )  # fmt: skip
+        self._rpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._stop: Callable[[], None] | None = None
         self.port: int | None = None  # where /metrics is served, once it is
 
     def rpc(self, method: str, code: str, seconds: float) -> None:
         """Count one finished RPC."""
-        short = method.rsplit("/", 1)[-1]
-        self.rpcs.labels(short, code).inc()
-        self.latency.labels(short).observe(seconds)
+        children = self._rpc_children.get((method, code))
+        if children is None:
+            # labels() takes the metric's lock and builds its key on every call; the
+            # children of the few (method, code) pairs are found once and kept.
+            short = method.rsplit("/", 1)[-1]
+            children = (self.rpcs.labels(short, code), self.latency.labels(short))
+            self._rpc_children[(method, code)] = children
+        counter, histogram = children
+        counter.inc()
+        histogram.observe(seconds)
 
     def quote(self, product: str, outcome: str) -> None:
         """Count one CreateQuote by its product and outcome ("quoted", or the refusal)."""

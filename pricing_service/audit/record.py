@@ -50,6 +50,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Literal, cast
 
+import orjson
+
 from pricing_service.audit.errors import RecordEncodingError
 
 __all__ = [
@@ -174,6 +176,12 @@ def canonical_json(value: object) -> bytes:
     # Only values that are not plain already (Mappings, tuples, enums, or a float
     # somewhere) take the copying walk, which also names the offending path.
     plain = value if _is_plain(value) else _plain(value, "$")
+    try:
+        # orjson writes exactly the stdlib encoder's bytes for plain values (escapes,
+        # UTF-8, key order by code point: tests/unit/test_canonical_bytes.py), ~8x faster.
+        return orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        pass  # what orjson cannot write (ints past 64 bits, lone surrogates): as before
     text = _ENCODER.encode(plain)
     try:
         return text.encode("utf-8")

@@ -1,0 +1,142 @@
+"""The protobuf JSON mapping of the API's request messages, planned once per message type.
+
+`json_format.MessageToDict` walks every field through Python dispatch on each call: ~20 µs
+for a CreateQuoteRequest, on every binding quote (the request document is what the audit
+log records and the quote id hashes). The requests are flat: scalars, enums, a
+Timestamp and singular sub-messages of the same kinds. For such a type a plan is made
+once from its descriptor (field by field, how protobuf's mapping writes the value), and
+`ListFields()` (upb, in C) yields only the fields protobuf itself would print.
+
+Only types whose every field the plan covers take this path; any other message (a
+repeated or map field, a float, bytes, another well-known type) goes to
+`MessageToDict` itself. tests/unit/test_pb_json.py holds the two equal on drawn
+requests, unknown enum numbers and extreme integers included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+__all__ = ["message_to_dict"]
+
+Writer = Callable[[Any], Any]
+# Per field descriptor (as ListFields yields it): the JSON key, and the writer of its value
+# (None: written as it is, the common case, without a call).
+Plan = dict[FieldDescriptor, tuple[str, Writer | None]]
+
+_TIMESTAMP: Final = "google.protobuf.Timestamp"
+_EPOCH: Final = datetime(1970, 1, 1)  # naive, as protobuf's own formatter uses it
+_SECONDS_MIN: Final = -62135596800  # 0001-01-01T00:00:00Z
+_SECONDS_MAX: Final = 253402300799  # 9999-12-31T23:59:59Z
+_NANOS: Final = 1_000_000_000
+# int64 kinds travel as decimal strings in the mapping; int32 kinds and bools as they are.
+_AS_STRING: Final = frozenset(
+    {
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+_AS_IS: Final = frozenset(
+    {
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_FIXED32,
+        FieldDescriptor.TYPE_SFIXED32,
+        FieldDescriptor.TYPE_BOOL,
+        FieldDescriptor.TYPE_STRING,
+    }
+)
+
+_plans: dict[str, Plan | None] = {}
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """`json_format.MessageToDict(message, preserving_proto_field_name=True)`, faster."""
+    plan = _plan(message.DESCRIPTOR)  # type: ignore[arg-type]
+    if plan is not None:
+        try:
+            return _write(message, plan)
+        except ValueError:
+            pass  # an invalid Timestamp: json_format raises its own error for it
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _write(message: Message, plan: Plan) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for fd, value in message.ListFields():
+        key, writer = plan[fd]
+        out[key] = value if writer is None else writer(value)
+    return out
+
+
+def _plan(descriptor: Descriptor) -> Plan | None:
+    """Per field, how the mapping writes its value; None if any field is beyond the plan."""
+    name = descriptor.full_name
+    if name not in _plans:
+        _plans[name] = None  # a recursive type is beyond the plan
+        _plans[name] = _make_plan(descriptor)
+    return _plans[name]
+
+
+def _make_plan(descriptor: Descriptor) -> Plan | None:
+    if descriptor.full_name == _TIMESTAMP or descriptor.GetOptions().map_entry:
+        return None
+    plan: Plan = {}
+    for fd in descriptor.fields:
+        if fd.is_repeated or fd.is_extension:
+            return None
+        if fd.type in _AS_IS:
+            plan[fd] = (fd.name, None)
+            continue
+        writer = _writer(fd)
+        if writer is None:
+            return None
+        plan[fd] = (fd.name, writer)
+    return plan
+
+
+def _writer(fd: FieldDescriptor) -> Writer | None:
+    if fd.type in _AS_STRING:
+        return str
+    if fd.type == FieldDescriptor.TYPE_ENUM and fd.enum_type is not None:
+        return _enum_writer(fd.enum_type)
+    if fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type is not None:
+        if fd.message_type.full_name == _TIMESTAMP:
+            return _timestamp
+        inner = _plan(fd.message_type)
+        if inner is None:
+            return None
+        return lambda value: _write(value, inner)
+    return None  # floats, doubles, bytes, groups: json_format's own path
+
+
+def _timestamp(value: Any) -> str:
+    """`Timestamp.ToJsonString()` (UTC, "Z", 0/3/6/9 fraction digits) without its float
+    arithmetic; an invalid instant goes to protobuf, which raises as MessageToDict would."""
+    seconds, nanos = value.seconds, value.nanos
+    if not (_SECONDS_MIN <= seconds <= _SECONDS_MAX and 0 <= nanos < _NANOS):
+        return str(value.ToJsonString())
+    text = (_EPOCH + timedelta(seconds=seconds)).isoformat()
+    if nanos == 0:
+        return text + "Z"
+    if nanos % 1_000_000 == 0:
+        return f"{text}.{nanos // 1_000_000:03d}Z"
+    if nanos % 1_000 == 0:
+        return f"{text}.{nanos // 1_000:06d}Z"
+    return f"{text}.{nanos:09d}Z"
+
+
+def _enum_writer(enum: EnumDescriptor) -> Writer:
+    names = {v.number: v.name for v in enum.values}
+    # An enum number the schema does not name is written as the number, as json_format does.
+    return lambda number: names.get(number, number)
