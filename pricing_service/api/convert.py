@@ -9,17 +9,16 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
-from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from pricing_service.api.pb_json import message_to_dict
+from pricing_service.api.pb_json import dict_to_message, message_to_dict, timestamp_from_json
 from pricing_service.audit.prove import InclusionProofResult
 from pricing_service.audit.sink import AuditPosition
 from pricing_service.domain.engine import beijing_date
@@ -106,28 +105,6 @@ def to_datetime(ts: Timestamp) -> datetime:
 
 
 # Timestamp.ToJsonString's own form: whole seconds, 0, 3, 6 or 9 fraction digits, "Z".
-_STAMP_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{3}|\d{6}|\d{9}))?Z")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SECOND = timedelta(seconds=1)
-
-
-def timestamp_from_json(text: str) -> Timestamp:
-    """`Timestamp.FromJsonString`, without its strptime for the form `ToJsonString` writes
-    (the request documents' instants): that parse was ~70 µs of every CreateQuote. The
-    same seconds and nanos; any other form goes to FromJsonString itself."""
-    ts = Timestamp()
-    m = _STAMP_RE.fullmatch(text)
-    if m is None:
-        ts.FromJsonString(text)
-        return ts
-    try:
-        whole = datetime.fromisoformat(m.group(1)).replace(tzinfo=UTC)
-    except ValueError:  # a day or hour out of range: FromJsonString says so its own way
-        ts.FromJsonString(text)
-        return ts
-    ts.seconds = (whole - _EPOCH) // _SECOND
-    ts.nanos = int((m.group(2) or "").ljust(9, "0"))
-    return ts
 
 
 def to_timestamp(dt: datetime) -> Timestamp:
@@ -454,7 +431,7 @@ def quote_pb(stored: StoredQuote) -> pb.Quote:
     """A stored quote as a message: from its domain quote when this process priced it
     (cheap), else parsed from its logged document (tests hold the two equal)."""
     if stored.priced is None:
-        return json_format.ParseDict(stored.document, pb.Quote())
+        return dict_to_message(stored.document, pb.Quote())
     return quote_to_pb(stored.priced, quote_id=stored.quote_id, request=stored.document)
 
 

@@ -107,6 +107,12 @@ def _prints(request: IncomingQuote, effective: IncomingQuote) -> tuple[int, ...]
     return tuple(sorted(prints))
 
 
+def _failed(exc: BaseException) -> Future[StoredQuote]:
+    done: Future[StoredQuote] = Future()
+    done.set_exception(exc)
+    return done
+
+
 class PendingQuote:
     """A priced quote (or refusal) waiting for its audit record to be durable."""
 
@@ -203,7 +209,6 @@ class QuoteService:
         if not rid:
             return None
         fp = request.fingerprint()
-        done: Future[StoredQuote] = Future()
         # Memory, then the on-disk index: outside the lock, disk must not stall others.
         found_used = self.ids.get(rid)
         with self._lock:
@@ -219,9 +224,10 @@ class QuoteService:
                 if self._in_flight_fp.get(rid) == fp:
                     return waiting  # a retry while the first attempt is still in flight
                 # A different request under an id in flight: its quote id is not known yet.
-                done.set_exception(RequestIdReusedError(rid, "(in flight)"))
-                return done
+                return _failed(RequestIdReusedError(rid, "(in flight)"))
             stored = self._quotes.get(used.quote_id)
+        # Made only here: a new id (the common case) needs no future of its own.
+        done: Future[StoredQuote] = Future()
         if not used.same_request(fp):
             done.set_exception(RequestIdReusedError(rid, used.quote_id))
         elif stored is not None:
@@ -274,6 +280,7 @@ class QuoteService:
 
             return PendingQuote(self.sink.submit(refusal), refuse, refusal=error)
         self.archive_policy(priced.policy, policies)
+        prints = _prints(request, effective) if request.request_id else ()
         event = AuditEvent(
             kind="quote",
             request=request_document,
@@ -283,12 +290,13 @@ class QuoteService:
             policy_digest=priced.policy.digest,
             time=event_time,
             peer=peer,
-            request_prints=_prints(request, effective) if request.request_id else (),
+            request_prints=prints,
         )
 
         def finish(position: AuditPosition) -> StoredQuote:
             stored = StoredQuote(priced.document, position, priced.quote)
-            self._remember(request, effective, stored)
+            rid = request.request_id
+            self._keep(rid, Used(stored.quote_id, prints) if rid else None, stored)
             return stored
 
         return PendingQuote(self.sink.submit(event), finish)
@@ -325,13 +333,6 @@ class QuoteService:
             raise QuoteNotFoundError(bound.quote_id)
         self._keep(request.request_id, used, stored)
         return stored
-
-    def _remember(
-        self, request: IncomingQuote, effective: IncomingQuote, stored: StoredQuote
-    ) -> None:
-        rid = request.request_id
-        used = Used(stored.quote_id, _prints(request, effective)) if rid else None
-        self._keep(rid, used, stored)
 
     def _keep(self, rid: str, used: Used | None, stored: StoredQuote) -> None:
         with self._lock:
