@@ -138,6 +138,7 @@ class Metrics:
             ["product", "outcome"], registry=self.registry,
         )  # fmt: skip
         self._rpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._quote_children: dict[tuple[str, str], Any] = {}
         self._stop: Callable[[], None] | None = None
         self.port: int | None = None  # where /metrics is served, once it is
 
@@ -155,8 +156,16 @@ class Metrics:
         histogram.observe(seconds)
 
     def quote(self, product: str, outcome: str) -> None:
-        """Count one CreateQuote by its product and outcome ("quoted", or the refusal)."""
-        self.quotes.labels(product or "(none)", outcome).inc()
+        """Count one CreateQuote by its product and outcome ("quoted", or the refusal).
+
+        `product` must come from a bounded set (the policy's products): each pair is a
+        time series kept for as long as the server runs."""
+        child = self._quote_children.get((product, outcome))
+        if child is None:
+            # labels() locks and builds its key every call; the caller bounds the pairs.
+            child = self.quotes.labels(product or "(none)", outcome)
+            self._quote_children[(product, outcome)] = child
+        child.inc()
 
     def watch(
         self,

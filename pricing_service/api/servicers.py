@@ -136,7 +136,14 @@ class RpcCore:
         """A binding request's outcome in the metrics: quoted, or why not."""
         if self.metrics is not None:
             reason = getattr(exc, "reason", None) or (code_of(exc) if exc else "quoted")
-            self.metrics.quote(request.product_id, str(reason))
+            self.metrics.quote(self._product_label(request.product_id), str(reason))
+
+    def _product_label(self, product_id: str) -> str:
+        # A product id comes from the caller: one the policies do not name is counted as
+        # "(other)", or garbage traffic would add a time series per string it sent.
+        if any(product_id in v.products for v in self.service.policies.versions):
+            return product_id
+        return "(other)" if product_id else ""
 
     def get_quote(self, request: pb.GetQuoteRequest, _caller: Caller) -> Reply[pb.GetQuoteResponse]:
         return Reply.ready(lambda: convert.get_response(self.service.get_quote(request.quote_id)))

@@ -199,6 +199,8 @@ def _first_year(
     term_months: int,
     method: RepaymentMethod,
 ) -> int:
+    if ordinary_percent == quoted_percent:
+        return 0  # no concession (every standard loan): both formulas give exactly 0
     k = min(12, term_months)
     if method is not RepaymentMethod.EQUAL_INSTALLMENT:
         # Linear in the rate: the saving is the interest at the rate difference,

@@ -95,6 +95,25 @@ def test_metrics_count_what_happened(server: SyncServer) -> None:
     assert dict(policy[1])["version"] == "2026.1-default"
 
 
+def test_product_ids_no_policy_names_are_one_series(server: SyncServer) -> None:
+    # The label comes from the caller: 30 made-up products must not make 30 time series.
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = pb_grpc.PricingServiceStub(channel)
+        for i in range(30):
+            request = lvtanrong(1)
+            request.product_id = f"made-up-{i}"
+            request.request_id = f"metrics-made-up-{i}"
+            with pytest.raises(grpc.RpcError):
+                stub.CreateQuote(request, timeout=10)
+    assert server.metrics.port is not None
+    m = _scrape(server.metrics.port)
+    products = {dict(k[1])["product"] for k in m if k[0] == "ecoloan_quotes_total"}
+    assert products == {"(other)"}
+    assert (
+        m["ecoloan_quotes_total", (("outcome", "NOT_FOUND"), ("product", "(other)"))] == 30
+    )
+
+
 def test_pricing_status_summarises_health_policy_log_and_load(
     server: SyncServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
