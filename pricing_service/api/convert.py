@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from ecoloan.pricing.v1 import pricing_service_pb2 as pb
@@ -39,10 +38,10 @@ from pricing_service.domain.quote import PricedQuote, Step
 from pricing_service.domain.rates import fmt_decimal, fmt_percent
 from pricing_service.domain.request import QuoteRequest
 from pricing_service.domain.schedule import RepaymentSummary
+from pricing_service.quoting.documents import StepCache
 from pricing_service.quoting.service import StoredQuote
 
 MAX_ID = 128
-STEP_MESSAGES = 8192  # distinct breakdown steps kept as messages (bounded memory)
 DECIMAL_INT_DIGITS = 15
 DECIMAL_FRACTION_DIGITS = 6
 _PLAIN_DECIMAL = re.compile(
@@ -305,13 +304,14 @@ def echoed(req: pb.CreateQuoteRequest) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=STEP_MESSAGES)
-def _step_pb(s: Step) -> pb.PricingStep:
-    # Few distinct steps serve all traffic (see documents._step); the repeated field
-    # copies the cached message, which is never handed out itself.
+def _step_message(s: Step) -> pb.PricingStep:
     return pb.PricingStep(
         code=s.code, value=s.value, unit=s.unit, reason_zh=s.reason_zh, reason_en=s.reason_en
     )
+
+
+# The repeated field copies the cached message, which is never handed out itself.
+_step_pb = StepCache(_step_message)
 
 
 def quote_to_pb(q: PricedQuote, *, quote_id: str, request: Mapping[str, Any]) -> pb.Quote:

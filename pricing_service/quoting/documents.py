@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import orjson
 
@@ -25,7 +24,8 @@ from pricing_service.domain.quote import PricedQuote, Step
 from pricing_service.domain.rates import fmt_decimal, fmt_percent
 
 QUOTE_ID_PREFIX: Final = "q_"
-STEP_DOCUMENTS: Final = 8192  # distinct breakdown steps kept rendered (bounded memory)
+STEP_RENDERINGS: Final = 8192  # breakdown steps kept rendered, per form (bounded memory)
+R = TypeVar("R")
 KIND_NAMES: Final = {
     ProductKind.STANDARD: "PRODUCT_KIND_STANDARD",
     ProductKind.CARBON_ACCOUNT: "PRODUCT_KIND_CARBON_ACCOUNT",
@@ -114,11 +114,35 @@ def _repayment(q: PricedQuote) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=STEP_DOCUMENTS)
-def _step(s: Step) -> dict[str, Any]:
-    # A step is a function of a handful of keys (rating, term band, grade, fixing...), so
-    # a few thousand distinct ones serve all traffic. The dict is shared between
-    # documents: nothing mutates a document once built.
+class StepCache(Generic[R]):
+    """A rendering of each breakdown step, made once per step object.
+
+    The engine memoizes its steps per policy (a step is a function of a handful of keys:
+    rating, term band, grade, fixing...), so the same objects come back quote after
+    quote. Keyed by identity, a lookup costs a dict probe where hashing and comparing
+    the five strings of a step cost more than rendering it. Each entry holds its step,
+    so an id is never reused while it is cached; the cache empties when full (bounded).
+    The renderings are shared: nothing mutates one once made.
+    """
+
+    def __init__(self, render: Callable[[Step], R], limit: int = STEP_RENDERINGS) -> None:
+        self._render = render
+        self._limit = limit
+        self._by_id: dict[int, tuple[Step, R]] = {}
+
+    def __call__(self, step: Step) -> R:
+        """The rendering of `step`."""
+        kept = self._by_id.get(id(step))
+        if kept is not None and kept[0] is step:
+            return kept[1]
+        made = self._render(step)
+        if len(self._by_id) >= self._limit:
+            self._by_id.clear()
+        self._by_id[id(step)] = (step, made)
+        return made
+
+
+def _step_document(s: Step) -> dict[str, Any]:
     step: dict[str, Any] = {}
     _put(step, "code", s.code)
     _put(step, "value", s.value)
@@ -126,6 +150,9 @@ def _step(s: Step) -> dict[str, Any]:
     _put(step, "reason_zh", s.reason_zh)
     _put(step, "reason_en", s.reason_en)
     return step
+
+
+_step = StepCache(_step_document)
 
 
 def _steps(q: PricedQuote) -> list[dict[str, Any]]:

@@ -109,9 +109,7 @@ def test_product_ids_no_policy_names_are_one_series(server: SyncServer) -> None:
     m = _scrape(server.metrics.port)
     products = {dict(k[1])["product"] for k in m if k[0] == "ecoloan_quotes_total"}
     assert products == {"(other)"}
-    assert (
-        m["ecoloan_quotes_total", (("outcome", "NOT_FOUND"), ("product", "(other)"))] == 30
-    )
+    assert m["ecoloan_quotes_total", (("outcome", "NOT_FOUND"), ("product", "(other)"))] == 30
 
 
 def test_pricing_status_summarises_health_policy_log_and_load(
