@@ -24,7 +24,7 @@ from pricing_service.domain.quote import PricedQuote, Step
 from pricing_service.domain.rates import fmt_decimal, fmt_percent
 
 QUOTE_ID_PREFIX: Final = "q_"
-STEP_RENDERINGS: Final = 8192  # breakdown steps kept rendered, per form (bounded memory)
+STEP_RENDERINGS: Final = 2048  # breakdown steps kept rendered, per form and table
 R = TypeVar("R")
 KIND_NAMES: Final = {
     ProductKind.STANDARD: "PRODUCT_KIND_STANDARD",
@@ -115,27 +115,34 @@ def _repayment(q: PricedQuote) -> dict[str, Any]:
 
 
 class StepCache(Generic[R]):
-    """A rendering of each breakdown step, made once per step object.
+    """A rendering of each breakdown step, made once per distinct step.
 
-    The engine memoizes its steps per policy (a step is a function of a handful of keys:
-    rating, term band, grade, fixing...), so the same objects come back quote after
-    quote. Keyed by identity, a lookup costs a dict probe where hashing and comparing
-    the five strings of a step cost more than rendering it. Each entry holds its step,
-    so an id is never reused while it is cached; the cache empties when full (bounded).
-    The renderings are shared: nothing mutates one once made.
+    The engine memoizes most steps per policy (a step is a function of a handful of keys:
+    rating, term band, grade, fixing...), so the same objects come back quote after quote
+    and are found by identity: a dict probe, where hashing and comparing the five strings
+    of a step cost more than rendering it. A step made afresh for one quote (a computed
+    grade's) is found by value, so equal steps share one rendering. Both tables empty
+    when full: memory stays bounded (an identity entry holds its step, so an id is never
+    reused while cached). Renderings are shared: nothing mutates one once made.
     """
 
     def __init__(self, render: Callable[[Step], R], limit: int = STEP_RENDERINGS) -> None:
         self._render = render
         self._limit = limit
         self._by_id: dict[int, tuple[Step, R]] = {}
+        self._by_value: dict[Step, R] = {}
 
     def __call__(self, step: Step) -> R:
         """The rendering of `step`."""
         kept = self._by_id.get(id(step))
         if kept is not None and kept[0] is step:
             return kept[1]
-        made = self._render(step)
+        made = self._by_value.get(step)
+        if made is None:
+            made = self._render(step)
+            if len(self._by_value) >= self._limit:
+                self._by_value.clear()
+            self._by_value[step] = made
         if len(self._by_id) >= self._limit:
             self._by_id.clear()
         self._by_id[id(step)] = (step, made)

@@ -61,3 +61,49 @@ def test_threads_read_through_connections_of_their_own(tmp_path: Path) -> None:
         assert len(index._readers) == 4
     finally:
         index.close()
+
+
+def _queries(index: RequestIndex) -> list[str]:
+    """Every statement the calling thread's reader runs from now on."""
+    seen: list[str] = []
+    index._reader().set_trace_callback(seen.append)
+    return seen
+
+
+def test_a_new_id_is_answered_without_a_query(tmp_path: Path) -> None:
+    index = RequestIndex(tmp_path)
+    try:
+        index.put_many([_row(n) for n in range(200)])
+        queries = _queries(index)
+        assert [index.get(f"new-{n}") for n in range(1000)].count(None) == 1000
+        # A Bloom filter at 1 %: a handful of the 1,000 new ids may still be asked.
+        assert len(queries) < 40
+        assert index.get("r7") == (f"q_{7:032x}", (7).to_bytes(8, "big"))
+        assert len([q for q in queries if "r7" in q]) == 1  # a known id still asks SQLite
+    finally:
+        index.close()
+
+
+def test_ids_on_disk_are_known_to_a_reopened_index(tmp_path: Path) -> None:
+    first = RequestIndex(tmp_path)
+    first.put_many([_row(n) for n in range(300)])
+    first.put_later(_row(300))
+    first.close()
+    again = RequestIndex(tmp_path)
+    try:
+        assert all(again.get(f"r{n}") is not None for n in range(301))
+        assert again.get("r301") is None
+    finally:
+        again.close()
+
+
+def test_a_queued_id_is_known_before_its_flush_and_after(tmp_path: Path) -> None:
+    index = RequestIndex(tmp_path)
+    try:
+        index.put_later(_row(5))
+        index.flush()
+        queries = _queries(index)
+        assert index.get("r5") is not None  # on disk now: found through the filter
+        assert len(queries) == 1
+    finally:
+        index.close()
