@@ -8,8 +8,8 @@ dicts. Here, for a line that is a quote record:
    and only the envelope, the request and the tail are parsed (orjson, ~0.5 KB);
 2. the request is read by `canonical_request.read_canonical` (None unless canonical);
 3. it is priced by THE engine (`engine.price`, which the service and today's replay
-   run) under the archived policy, and the quote's canonical document
-   rendered to its canonical bytes;
+   run) under the archived policy, and the quote's document rendered to its canonical
+   bytes (`quote_bytes`: quote_document's mapping from cached pieces);
 4. the record is identical when those bytes ARE the recorded response's bytes.
 
 Why that is exactly today's verdict. Each of the four pieces parsed as JSON on its own
@@ -36,7 +36,8 @@ from pricing_service.audit.record import RECORD_KEYS, RECORD_KEYS_V3
 from pricing_service.domain.engine import price
 from pricing_service.domain.policy import Policy
 from pricing_service.quoting.canonical_request import read_canonical
-from pricing_service.quoting.documents import quote_document, quote_id_for
+from pricing_service.quoting.documents import quote_id_for
+from pricing_service.quoting.quote_bytes import quote_bytes
 from pricing_service.quoting.replay import ArchivedPolicies, ReplayFilter, ReplayReport
 
 __all__ = ["FastQuotes"]
@@ -83,7 +84,8 @@ class FastQuotes:
     def _judge(
         self, raw: bytes, seq: int
     ) -> tuple[Mapping[str, Any], Mapping[str, Any], str] | None:
-        """(request, response, policy digest) of an identical quote record, else None."""
+        """(request, what of the response the selection reads, policy digest) of an identical
+        quote record, else None."""
         i = raw.find(_REQUEST)
         j = raw.find(_RESPONSE, i)
         k = raw.rfind(_SEQ)
@@ -101,13 +103,12 @@ class FastQuotes:
         policy = self.archive.get(digest)
         if not isinstance(policy, Policy):
             return None
-        document = _document(request, policy)
-        if document is None:
-            return None
+        response = _response(request, policy)
         # The recorded response's bytes are those of the document's canonical form.
-        if raw[j + len(_RESPONSE) : k] != orjson.dumps(document, option=_SORTED):
+        if response is None or raw[j + len(_RESPONSE) : k] != response[0]:
             return None
-        return request, document, digest
+        # All the selection reads of a response (see ReplayFilter.selects).
+        return request, {"pricing_date": response[1]}, digest
 
 
 def _envelope_ok(head: object, tail: object, seq: int) -> bool:
@@ -131,8 +132,9 @@ def _envelope_ok(head: object, tail: object, seq: int) -> bool:
     )
 
 
-def _document(request: Mapping[str, Any], policy: Policy) -> dict[str, Any] | None:
-    """The quote's canonical document as today's path renders it, or None to hand over."""
+def _response(request: Mapping[str, Any], policy: Policy) -> tuple[bytes, str] | None:
+    """(canonical bytes of the quote document today's path renders, its pricing date), or
+    None to hand over."""
     domain = read_canonical(request)
     if domain is None:
         return None
@@ -143,4 +145,4 @@ def _document(request: Mapping[str, Any], policy: Policy) -> dict[str, Any] | No
     # The canonical request's bytes: a canonical document's strings are printable (no
     # escapes but \" and \\), where orjson writes exactly what dumps_canonical writes.
     quote_id = quote_id_for(orjson.dumps(request, option=_SORTED), policy.digest)
-    return quote_document(priced, quote_id=quote_id, request=request)
+    return quote_bytes(priced, quote_id=quote_id, request=request), priced.pricing_date.isoformat()
