@@ -36,7 +36,7 @@ __all__ = ["quote_bytes"]
 _SORTED: Final = orjson.OPT_SORT_KEYS
 # Entries are functions of their keys; when full the cache is emptied and refills with
 # what is in use (per-quote texts, like a mine score's, would otherwise grow it forever).
-_LIMIT: Final = 1 << 16
+_LIMIT: Final = 1 << 12
 _steps: dict[Step, bytes] = {}
 _bases: dict[Hashable, orjson.Fragment] = {}
 
