@@ -6,7 +6,9 @@ record is read and judged by exactly one process, under the same checks as
 `iter_records` (a JSON record of a known version, seq equal to its position). The
 reports are merged: counts add up, differences are put back in log order, and if any
 process met a line that is not a record, the one nearest the start is raised, as one
-process reading the log in order would have.
+process reading the log in order would have. Within a share each line goes to the fast
+path first (replay_fast: an identical quote judged without parsing its response), and
+every line it does not vouch for is parsed and judged by `replay_record`, as always.
 """
 
 from __future__ import annotations
@@ -47,24 +49,14 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def share(logdir: Path, job: int, jobs: int, chunk: int = CHUNK) -> Iterator[LogRecord]:
-    """The records of chunks job, job+jobs, ... of the log, parsed; the rest skipped.
-
-    Raises LogFormatError, as `iter_records` does, for a line of this share that is not
-    a record or whose seq is not its position, and for a torn line before the last one.
-    """
-    for position, seq, line in share_lines(logdir, job, jobs, chunk):
-        yield _parsed(position, seq, line)
-
-
 def share_lines(
     logdir: Path, job: int, jobs: int, chunk: int = CHUNK
 ) -> Iterator[tuple[int, int, RawLine]]:
-    """(position in the log, the seq it must carry, line) of each line of this share,
-    unparsed.
+    """(position in the log, the seq it must carry, line) of each line of chunks job,
+    job+jobs, ... of the log, unparsed; the other lines are only counted.
 
-    Raises as `share` does for a torn line before the last one (the rest is the
-    parser's: `_parsed`).
+    Raises LogFormatError, as `iter_records` does, for a torn line before the last one;
+    `_parsed` raises for a line that is not a record or whose seq is not its position.
     """
     segments, _ = list_segments(Path(logdir))
     last_segment = segments[-1].name if segments else ""
