@@ -6,7 +6,6 @@ gives the rows it gives through the adapter."""
 from __future__ import annotations
 
 import json
-import logging
 import random
 import shutil
 import sys
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from pricing_service.api.incoming import PbIncoming, decode_document
 from pricing_service.audit.reader import iter_lines, iter_records
@@ -37,7 +35,6 @@ COUNT = 240
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     directory = tmp_path_factory.mktemp("fastlog") / "log"
     log = DurableAuditLog(
         AuditLogConfig(directory=directory, origin="test.example/fast", code_version="0.1.0")
