@@ -12,17 +12,19 @@ dicts. Here, for a line that is a quote record:
    bytes (`quote_bytes`: quote_document's mapping from cached pieces);
 4. the record is identical when those bytes ARE the recorded response's bytes.
 
-Why that is exactly today's verdict. Each of the four pieces parsed as JSON on its own
-and the pieces' keys are the record's keys, each once, so the line is a JSON object with
-exactly those members: the record `parse_record` would read, of the shape `record_from_json`
-accepts (checked here: version, key set, kind "quote", types, no error, no policies). The
+Why that is exactly today's verdict. The four pieces between the cuts are each JSON on
+their own (three parsed, the fourth the canonical bytes of a document) and their keys
+are the record's keys, each once, so the line is a JSON object with exactly those
+members: the record `parse_record` would read, of the shape `record_from_json` accepts
+(checked here: version, key set, kind "quote", types, no error, no policies). The
 canonical bytes of a document parse back to that document, so the recorded response IS
 the document today's path renders (the same engine, on the domain request the adapter
 would build, with the quote id of the same canonical request bytes): today's path finds
-no difference either. Anything else, a line of another kind, a request not canonical, a
-refusal by the engine, any byte of the response that differs, an unknown policy, goes to
-`replay_record` unchanged, which judges and explains it exactly as before: the fast path
-only ever says "identical", and only when today's path would.
+no difference either. Anything else, a line of another kind or of record version 1, a
+request not canonical, a refusal by the engine, any byte of the response that differs,
+an unknown policy, goes to `replay_record` unchanged, which judges and explains it
+exactly as before: the fast path only ever says "identical", and only when today's path
+would.
 """
 
 from __future__ import annotations
