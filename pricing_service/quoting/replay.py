@@ -185,22 +185,35 @@ def replay_records(
     selection = selection or ReplayFilter()
     report = ReplayReport()
     for rec in records:
-        report.records += 1
         if on_record is not None:
             on_record(rec)
-        record = rec.record
-        request = record.request
-        if record.kind not in PRICED_KINDS or request is None:
-            _count_unpriced(record.kind, report)
-            continue
-        if not selection.selects(request, record.response):
-            continue
-        report.selected += 1
-        before = len(report.differences)
-        _replay_one(rec, request, archive, decode, report)
-        if len(report.differences) == before:
-            report.matched += 1
+        replay_record(rec, archive, selection, report, decode=decode)
     return report
+
+
+def replay_record(
+    rec: LogRecord,
+    archive: ArchivedPolicies,
+    selection: ReplayFilter,
+    report: ReplayReport,
+    *,
+    decode: Decode,
+) -> None:
+    """Count one record into `report`, and re-price it if it is selected: THE judgement of a
+    record, which the fast path (replay_fast) hands every record it does not vouch for."""
+    report.records += 1
+    record = rec.record
+    request = record.request
+    if record.kind not in PRICED_KINDS or request is None:
+        _count_unpriced(record.kind, report)
+        return
+    if not selection.selects(request, record.response):
+        return
+    report.selected += 1
+    before = len(report.differences)
+    _replay_one(rec, request, archive, decode, report)
+    if len(report.differences) == before:
+        report.matched += 1
 
 
 def _count_unpriced(kind: str, report: ReplayReport) -> None:

@@ -6,7 +6,9 @@ record is read and judged by exactly one process, under the same checks as
 `iter_records` (a JSON record of a known version, seq equal to its position). The
 reports are merged: counts add up, differences are put back in log order, and if any
 process met a line that is not a record, the one nearest the start is raised, as one
-process reading the log in order would have.
+process reading the log in order would have. Within a share each line goes to the fast
+path first (replay_fast: an identical quote judged without parsing its response), and
+every line it does not vouch for is parsed and judged by `replay_record`, as always.
 """
 
 from __future__ import annotations
@@ -17,15 +19,22 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from pricing_service.audit.reader import LogFormatError, LogRecord, iter_lines, parse_record
+from pricing_service.audit.reader import (
+    LogFormatError,
+    LogRecord,
+    RawLine,
+    iter_lines,
+    parse_record,
+)
 from pricing_service.audit.segments import list_segments
 from pricing_service.quoting.replay import (
     ArchivedPolicies,
     Decode,
     ReplayFilter,
     ReplayReport,
-    replay_records,
+    replay_record,
 )
+from pricing_service.quoting.replay_fast import FastQuotes
 
 __all__ = ["CHUNK", "default_jobs", "replay_log"]
 
@@ -40,17 +49,19 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def share(logdir: Path, job: int, jobs: int, chunk: int = CHUNK) -> Iterator[LogRecord]:
-    """The records of chunks job, job+jobs, ... of the log, parsed; the rest skipped.
+def share_lines(
+    logdir: Path, job: int, jobs: int, chunk: int = CHUNK
+) -> Iterator[tuple[int, int, RawLine]]:
+    """(position in the log, the seq it must carry, line) of each line of chunks job,
+    job+jobs, ... of the log, unparsed; the other lines are only counted.
 
-    Raises LogFormatError, as `iter_records` does, for a line of this share that is not
-    a record or whose seq is not its position, and for a torn line before the last one.
+    Raises LogFormatError, as `iter_records` does, for a torn line before the last one;
+    `_parsed` raises for a line that is not a record or whose seq is not its position.
     """
     segments, _ = list_segments(Path(logdir))
     last_segment = segments[-1].name if segments else ""
     first_seq = segments[0].first_seq if segments else 0
     for position, line in enumerate(iter_lines(logdir, segments)):
-        expected = first_seq + position
         if not line.complete:
             if line.segment == last_segment:
                 return
@@ -58,18 +69,23 @@ def share(logdir: Path, job: int, jobs: int, chunk: int = CHUNK) -> Iterator[Log
                 position, LogFormatError(line.segment, line.line, "incomplete record (no newline)")
             )
         if (position // chunk) % jobs == job:
-            try:
-                record = parse_record(line.raw, line.segment, line.line)
-            except LogFormatError as exc:
-                raise _PositionedError(position, exc) from exc
-            if record.seq != expected:
-                raise _PositionedError(
-                    position,
-                    LogFormatError(
-                        line.segment, line.line, f"expected seq {expected}, found {record.seq!r}"
-                    ),
-                )
-            yield LogRecord(line.segment, line.line, record.seq, line.raw, record)
+            yield position, first_seq + position, line
+
+
+def _parsed(position: int, expected: int, line: RawLine) -> LogRecord:
+    """The record of a line that must carry seq `expected`, as `iter_records` checks it."""
+    try:
+        record = parse_record(line.raw, line.segment, line.line)
+    except LogFormatError as exc:
+        raise _PositionedError(position, exc) from exc
+    if record.seq != expected:
+        raise _PositionedError(
+            position,
+            LogFormatError(
+                line.segment, line.line, f"expected seq {expected}, found {record.seq!r}"
+            ),
+        )
+    return LogRecord(line.segment, line.line, record.seq, line.raw, record)
 
 
 class _PositionedError(Exception):
@@ -81,14 +97,30 @@ class _PositionedError(Exception):
 
 
 def _replay_share(
-    logdir: Path, job: int, jobs: int, chunk: int, selection: ReplayFilter, decode: Decode
+    logdir: Path,
+    job: int,
+    jobs: int,
+    chunk: int,
+    selection: ReplayFilter,
+    decode: Decode,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> ReplayReport | _FormatFault:
+    archive = ArchivedPolicies(logdir)
+    report = ReplayReport()
+    fast = FastQuotes(archive, selection)
     try:
-        return replay_records(
-            share(logdir, job, jobs, chunk), ArchivedPolicies(logdir), selection, decode=decode
-        )
+        for position, seq, line in share_lines(logdir, job, jobs, chunk):
+            if on_bytes is not None:
+                on_bytes(len(line.raw) + 1)
+            # An identical quote is judged without parsing its response; every other
+            # line is judged as it always was (see replay_fast).
+            if not fast.replay(line.raw, seq, report):
+                replay_record(
+                    _parsed(position, seq, line), archive, selection, report, decode=decode
+                )
     except _PositionedError as exc:
         return exc.fault
+    return report
 
 
 def merge(reports: list[ReplayReport]) -> ReplayReport:
@@ -117,15 +149,17 @@ def replay_log(
     jobs: int = 1,
     on_share_done: Callable[[ReplayReport], None] | None = None,
     chunk: int = CHUNK,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> ReplayReport:
     """Replay the whole log in `jobs` processes; the report is that of one process.
 
     Raises LogFormatError for the first line (in log order) that is not a record.
-    `decode` must be picklable (a module-level function) when jobs > 1.
+    `decode` must be picklable (a module-level function) when jobs > 1. `on_bytes` is
+    told the size of each line read (with its newline) when jobs is 1 (progress).
     """
     selection = selection or ReplayFilter()
     if jobs <= 1:
-        results = [_replay_share(logdir, 0, 1, chunk, selection, decode)]
+        results = [_replay_share(logdir, 0, 1, chunk, selection, decode, on_bytes)]
     else:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
             futures = [

@@ -15,9 +15,11 @@ from typing import Any
 
 from pricing_service.audit.reader import LogRecord
 from pricing_service.audit.record import PRICED_KINDS, AuditRecord
+from pricing_service.domain.engine import price
 from pricing_service.domain.errors import PricingError
 from pricing_service.domain.policy import Policy
-from pricing_service.domain.rates import CTX
+from pricing_service.domain.rates import CTX, fmt_decimal, fmt_percent
+from pricing_service.quoting.canonical_request import read_canonical
 from pricing_service.quoting.incoming import IncomingQuote
 from pricing_service.quoting.pricing import price_under
 from pricing_service.quoting.refusals import error_record
@@ -136,6 +138,29 @@ def _draft(request: IncomingQuote, draft: Policy) -> Outcome:
         return Outcome(_refusal_status(error_record(exc)))
 
 
+def _draft_of(document: Mapping[str, Any], draft: Policy, decode: Decode) -> Outcome:
+    """_draft(decode(document), draft), without the adapter for a canonical document.
+
+    read_canonical gives the adapter's domain request for the documents it accepts
+    (tests/unit/test_replay_fast.py), so the engine prices (or refuses) exactly what
+    price_under would; the figures are read from the same texts quote_document writes.
+    """
+    domain = read_canonical(document)
+    if domain is None:
+        return _draft(decode(document), draft)
+    try:
+        q = price(domain, draft)
+    except PricingError as exc:
+        return Outcome(_refusal_status(error_record(exc)))
+    return _from_document(
+        {
+            "annual_rate": fmt_percent(q.rate_bp),
+            "concession_bp": fmt_decimal(q.concession_bp),
+            "first_year_concession_fen": str(q.first_year_concession_fen),
+        }
+    )
+
+
 def whatif(
     records: Iterable[LogRecord],
     draft: Policy,
@@ -171,7 +196,7 @@ def whatif(
                 pricing_time=request_json.get("pricing_time", ""),
                 principal_fen=int(request_json.get("principal_fen", "0")),
                 actual=_actual(record),
-                draft=_draft(decode(request_json), draft),
+                draft=_draft_of(request_json, draft, decode),
             )
         )
     return out
