@@ -42,11 +42,11 @@ JSON = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-(2**63), 2**64 - 1)
-    | st.text(st.characters(exclude_categories=("Cs",)), max_size=8),
+    | st.text(st.characters(exclude_categories=["Cs"]), max_size=8),
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.dictionaries(
-            st.text(st.characters(exclude_categories=("Cs",)), max_size=5), inner, max_size=4
+            st.text(st.characters(exclude_categories=["Cs"]), max_size=5), inner, max_size=4
         )
     ),
     max_leaves=24,

@@ -13,7 +13,12 @@ def _step(n: int) -> Step:
 
 def test_the_same_step_and_an_equal_one_share_one_rendering() -> None:
     made: list[Step] = []
-    cache = StepCache(lambda s: (made.append(s), {"value": s.value})[1])
+
+    def render(s: Step) -> dict[str, str]:
+        made.append(s)
+        return {"value": s.value}
+
+    cache = StepCache(render)
     step = _step(1)
     first = cache(step)
     assert cache(step) is first  # by identity

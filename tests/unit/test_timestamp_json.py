@@ -1,4 +1,4 @@
-"""`convert.timestamp_from_json` equals protobuf's own FromJsonString on every string
+"""`pb_json.timestamp_from_json` equals protobuf's own FromJsonString on every string
 ToJsonString writes (whole seconds, 0/3/6/9 fraction digits, "Z"), and hands any other
 form to FromJsonString itself."""
 
@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricing_service.api.convert import timestamp_from_json
+from pricing_service.api.pb_json import timestamp_from_json
 
 MIN_SECONDS, MAX_SECONDS = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9999-12-31
 
