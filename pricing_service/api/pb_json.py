@@ -28,6 +28,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 __all__ = ["dict_to_message", "message_to_dict", "timestamp_from_json"]
 
 M = TypeVar("M", bound=Message)
+K = TypeVar("K")
+V = TypeVar("V")
 
 Writer = Callable[[Any], Any]
 # Per field descriptor (as ListFields yields it): the JSON key, and the writer of its value
@@ -85,27 +87,43 @@ def _write(message: Message, plan: Plan) -> dict[str, Any]:
 
 def _plan(descriptor: Descriptor) -> Plan | None:
     """Per field, how the mapping writes its value; None if any field is beyond the plan."""
+    return _planned(_plans, descriptor, _write_entry)
+
+
+def _write_entry(fd: FieldDescriptor) -> tuple[FieldDescriptor, tuple[str, Writer | None]] | None:
+    if fd.is_repeated or fd.is_extension:
+        return None
+    if fd.type in _AS_IS:
+        return fd, (fd.name, None)
+    writer = _writer(fd)
+    return None if writer is None else (fd, (fd.name, writer))
+
+
+def _planned(
+    plans: dict[str, dict[K, V] | None],
+    descriptor: Descriptor,
+    entry: Callable[[FieldDescriptor], tuple[K, V] | None],
+) -> dict[K, V] | None:
+    """A message type's plan, made once: per field what `entry` makes of it; None when the
+    type (a Timestamp, a map entry) or any of its fields is beyond the plan."""
     name = descriptor.full_name
-    if name not in _plans:
-        _plans[name] = None  # a recursive type is beyond the plan
-        _plans[name] = _make_plan(descriptor)
-    return _plans[name]
+    if name not in plans:
+        plans[name] = None  # a recursive type is beyond the plan
+        plans[name] = _make_plan(descriptor, entry)
+    return plans[name]
 
 
-def _make_plan(descriptor: Descriptor) -> Plan | None:
+def _make_plan(
+    descriptor: Descriptor, entry: Callable[[FieldDescriptor], tuple[K, V] | None]
+) -> dict[K, V] | None:
     if descriptor.full_name == _TIMESTAMP or descriptor.GetOptions().map_entry:
         return None
-    plan: Plan = {}
+    plan: dict[K, V] = {}
     for fd in descriptor.fields:
-        if fd.is_repeated or fd.is_extension:
+        made = entry(fd)
+        if made is None:
             return None
-        if fd.type in _AS_IS:
-            plan[fd] = (fd.name, None)
-            continue
-        writer = _writer(fd)
-        if writer is None:
-            return None
-        plan[fd] = (fd.name, writer)
+        plan[made[0]] = made[1]
     return plan
 
 
@@ -199,23 +217,12 @@ def _fill(message: Message, document: Mapping[str, Any], plan: FillPlan) -> None
 
 
 def _fill_plan(descriptor: Descriptor) -> FillPlan | None:
-    name = descriptor.full_name
-    if name not in _fill_plans:
-        _fill_plans[name] = None  # a recursive type is beyond the plan
-        _fill_plans[name] = _make_fill_plan(descriptor)
-    return _fill_plans[name]
+    return _planned(_fill_plans, descriptor, _fill_entry)
 
 
-def _make_fill_plan(descriptor: Descriptor) -> FillPlan | None:
-    if descriptor.full_name == _TIMESTAMP or descriptor.GetOptions().map_entry:
-        return None
-    plan: FillPlan = {}
-    for fd in descriptor.fields:
-        filler = _filler(fd)
-        if filler is None:
-            return None
-        plan[fd.name] = filler
-    return plan
+def _fill_entry(fd: FieldDescriptor) -> tuple[str, Filler] | None:
+    filler = _filler(fd)
+    return None if filler is None else (fd.name, filler)
 
 
 def _filler(fd: FieldDescriptor) -> Filler | None:

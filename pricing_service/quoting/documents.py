@@ -149,7 +149,8 @@ class StepCache(Generic[R]):
         return made
 
 
-def _step_document(s: Step) -> dict[str, Any]:
+def step_document(s: Step) -> dict[str, Any]:
+    """A breakdown step's document (a field at its default left out)."""
     step: dict[str, Any] = {}
     _put(step, "code", s.code)
     _put(step, "value", s.value)
@@ -159,7 +160,7 @@ def _step_document(s: Step) -> dict[str, Any]:
     return step
 
 
-_step = StepCache(_step_document)
+_step = StepCache(step_document)
 
 
 def _steps(q: PricedQuote) -> list[dict[str, Any]]:

@@ -28,6 +28,8 @@ from pricing_service.quoting.documents import (
     REFERENCE_NAMES,
     REPAYMENT_NAMES,
     TENOR_NAMES,
+    StepCache,
+    step_document,
     timestamp_json,
 )
 
@@ -37,26 +39,15 @@ _SORTED: Final = orjson.OPT_SORT_KEYS
 # Entries are functions of their keys; when full the cache is emptied and refills with
 # what is in use (per-quote texts, like a mine score's, would otherwise grow it forever).
 _LIMIT: Final = 1 << 12
-_steps: dict[int, tuple[Step, bytes]] = {}
 _bases: dict[Hashable, orjson.Fragment] = {}
 
 
-def _step(step: Step) -> bytes:
-    # By identity, not value: most steps are the engine's memoised objects (a hit costs no
-    # hashing of five strings); the entry holds the step, so its id cannot be reused.
-    cached = _steps.get(id(step))
-    if cached is not None and cached[0] is step:
-        return cached[1]
-    out = {}
-    for key in ("code", "value", "unit", "reason_zh", "reason_en"):
-        value = getattr(step, key)
-        if value:
-            out[key] = value
-    rendered = orjson.dumps(out, option=_SORTED)
-    if len(_steps) >= _LIMIT:
-        _steps.clear()
-    _steps[id(step)] = (step, rendered)
-    return rendered
+def _step_json(step: Step) -> bytes:
+    return orjson.dumps(step_document(step), option=_SORTED)
+
+
+# By identity first: most steps are the engine's memoised objects (see StepCache).
+_step = StepCache(_step_json, limit=_LIMIT)
 
 
 def _base(q: PricedQuote) -> orjson.Fragment:
