@@ -23,7 +23,7 @@ def _code_of(context: grpc.ServicerContext) -> str:
 
 class _Wrapped:
     """The logging wrapper of each method's handler, made once: grpc asks the interceptor
-    on every call, and a new handler per call costs more than the log line itself."""
+    on every call, and the wrapper of a method's handler is the same every time."""
 
     def __init__(self) -> None:
         self._by_method: dict[str, tuple[object, grpc.RpcMethodHandler[Any, Any]]] = {}
@@ -32,13 +32,13 @@ class _Wrapped:
         self,
         method: str,
         handler: grpc.RpcMethodHandler[Any, Any],
-        wrap: Callable[[], grpc.RpcMethodHandler[Any, Any]],
+        wrap: Callable[[str, grpc.RpcMethodHandler[Any, Any]], grpc.RpcMethodHandler[Any, Any]],
     ) -> grpc.RpcMethodHandler[Any, Any]:
         """The wrapper of `handler`, made by `wrap` the first time (or if it changed)."""
         kept = self._by_method.get(method)
         if kept is not None and kept[0] is handler:
             return kept[1]
-        wrapped = wrap()
+        wrapped = wrap(method, handler)
         self._by_method[method] = (handler, wrapped)
         return wrapped
 
@@ -60,7 +60,7 @@ class CanonicalLogInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None or handler.unary_unary is None:
             return handler
         method = handler_call_details.method
-        return self._wrapped.get(method, handler, lambda: self._wrap(method, handler))
+        return self._wrapped.get(method, handler, self._wrap)
 
     def _wrap(
         self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
@@ -108,7 +108,7 @@ class AioCanonicalLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
         if handler is None or handler.unary_unary is None:
             return handler  # type: ignore[no-any-return]
         method = handler_call_details.method
-        return self._wrapped.get(method, handler, lambda: self._wrap(method, handler))
+        return self._wrapped.get(method, handler, self._wrap)
 
     def _wrap(
         self, method: str, handler: grpc.RpcMethodHandler[Any, Any]

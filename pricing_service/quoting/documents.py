@@ -171,6 +171,26 @@ def quote_document(q: PricedQuote, *, quote_id: str, request: Mapping[str, Any])
     """The quote's canonical document, from the domain quote and the effective request's
     document (the ids, the amount, the term and the instant, which the quote echoes as
     the bank sent them: a pricing_time with nanoseconds keeps them)."""
+    return document_of(
+        q, quote_id=quote_id, request=request, base_rate=base_rate_document(q), steps=_steps(q)
+    )
+
+
+def base_rate_document(q: PricedQuote) -> dict[str, Any]:
+    """The fixing that priced the quote, as the document holds it."""
+    return {
+        "tenor": TENOR_NAMES[q.tenor],
+        "rate": fmt_percent(q.base_bp),
+        "published_at": timestamp_json(q.base_published_at),
+    }
+
+
+def document_of(
+    q: PricedQuote, *, quote_id: str, request: Mapping[str, Any], base_rate: object, steps: object
+) -> dict[str, Any]:
+    """The quote's document with its base rate and steps given already rendered: as
+    documents (`quote_document`), or as JSON fragments (replay's `quote_bytes`). The one
+    place the quote's mapping is written."""
     out: dict[str, Any] = {}
     _put(out, "quote_id", quote_id)
     for key in ("request_id", "borrower_id"):
@@ -182,18 +202,14 @@ def quote_document(q: PricedQuote, *, quote_id: str, request: Mapping[str, Any])
     out["valid_until"] = timestamp_json(q.valid_until)
     out["annual_rate"] = fmt_percent(q.rate_bp)
     out["ordinary_rate"] = fmt_percent(q.ordinary_bp)
-    out["base_rate"] = {
-        "tenor": TENOR_NAMES[q.tenor],
-        "rate": fmt_percent(q.base_bp),
-        "published_at": timestamp_json(q.base_published_at),
-    }
+    out["base_rate"] = base_rate
     _put(out, "concession_bp", fmt_decimal(q.concession_bp))
     _fen(out, "first_year_concession_fen", q.first_year_concession_fen)
     _put(out, "annualised_rate", fmt_decimal(q.annualised_percent))
     out["repayment"] = _repayment(q)
     _put(out, "floor_binding", q.floor_binding)
     _put(out, "cap_binding", q.cap_binding)
-    _put(out, "steps", _steps(q))
+    _put(out, "steps", steps)
     _put(out, "policy_version", q.policy_version)
     _put(out, "policy_digest", q.policy_digest)
     if q.carbon is not None:

@@ -7,8 +7,8 @@ engine's memoised Step objects, shared by every quote of a fixing, rating and te
 base rate of a fixing. Here each step's and each base rate's JSON is rendered once and
 spliced in (orjson.Fragment); the rest is the few per-quote values.
 
-The same mapping as quote_document, key for key, with the same rule that a field at its
-default is left out. tests/unit/test_quote_bytes.py holds the bytes equal to
+The mapping itself is quote_document's (`documents.document_of`, written once); only the
+base rate and the steps come in as fragments. tests/unit/test_quote_bytes.py holds the bytes equal to
 `canonical_json(quote_document(...))` over drawn quotes of every product. Replay only ever
 compares these bytes with a recorded response: if they differed from quote_document's,
 an intact record would merely take today's path (which renders with quote_document).
@@ -22,15 +22,11 @@ from typing import Any, Final
 import orjson
 
 from pricing_service.domain.quote import PricedQuote, Step
-from pricing_service.domain.rates import fmt_decimal, fmt_percent
 from pricing_service.quoting.documents import (
-    KIND_NAMES,
-    REFERENCE_NAMES,
-    REPAYMENT_NAMES,
-    TENOR_NAMES,
     StepCache,
+    base_rate_document,
+    document_of,
     step_document,
-    timestamp_json,
 )
 
 __all__ = ["quote_bytes"]
@@ -55,16 +51,7 @@ def _base(q: PricedQuote) -> orjson.Fragment:
     key = (q.tenor, q.base_bp.as_tuple(), q.base_published_at)
     cached = _bases.get(key)
     if cached is None:
-        cached = orjson.Fragment(
-            orjson.dumps(
-                {
-                    "tenor": TENOR_NAMES[q.tenor],
-                    "rate": fmt_percent(q.base_bp),
-                    "published_at": timestamp_json(q.base_published_at),
-                },
-                option=_SORTED,
-            )
-        )
+        cached = orjson.Fragment(orjson.dumps(base_rate_document(q), option=_SORTED))
         if len(_bases) >= _LIMIT:
             _bases.clear()
         _bases[key] = cached
@@ -73,58 +60,6 @@ def _base(q: PricedQuote) -> orjson.Fragment:
 
 def quote_bytes(q: PricedQuote, *, quote_id: str, request: Mapping[str, Any]) -> bytes:
     """canonical_json(quote_document(q, quote_id=quote_id, request=request)), faster."""
-    out: dict[str, Any] = {
-        "product_kind": KIND_NAMES[q.product_kind],
-        "pricing_date": q.pricing_date.isoformat(),
-        "valid_until": timestamp_json(q.valid_until),
-        "annual_rate": fmt_percent(q.rate_bp),
-        "ordinary_rate": fmt_percent(q.ordinary_bp),
-        "base_rate": _base(q),
-    }
-    # proto3 JSON leaves out a field at its default value; so does the log.
-    for key, value in (
-        ("quote_id", quote_id),
-        ("request_id", request.get("request_id", "")),
-        ("borrower_id", request.get("borrower_id", "")),
-        ("product_id", q.product_id),
-        ("pricing_time", request.get("pricing_time", "")),
-        ("concession_bp", fmt_decimal(q.concession_bp)),
-        ("annualised_rate", fmt_decimal(q.annualised_percent)),
-        ("floor_binding", q.floor_binding),
-        ("cap_binding", q.cap_binding),
-        ("policy_version", q.policy_version),
-        ("policy_digest", q.policy_digest),
-        ("principal_fen", request.get("principal_fen", "")),
-        ("term_months", request.get("term_months", 0)),
-        ("pricing_reference", REFERENCE_NAMES[q.reference]),
-    ):
-        if value:
-            out[key] = value
-    if q.first_year_concession_fen:
-        out["first_year_concession_fen"] = str(q.first_year_concession_fen)
-    r = q.repayment
-    repayment: dict[str, Any] = {"method": REPAYMENT_NAMES[r.method]}
-    if r.installments:
-        repayment["installments"] = r.installments
-    for key, fen in (
-        ("first_payment_fen", r.first_payment_fen),
-        ("total_payment_fen", r.total_payment_fen),
-        ("total_interest_fen", r.total_interest_fen),
-    ):
-        if fen:
-            repayment[key] = str(fen)  # int64 travels as a JSON string
-    out["repayment"] = repayment
-    if q.steps:
-        out["steps"] = orjson.Fragment(b"[" + b",".join(map(_step, q.steps)) + b"]")
-    if q.carbon is not None:
-        carbon: dict[str, Any] = {}
-        for key, value in (
-            ("grade", q.carbon.grade),
-            ("source", q.carbon.source),
-            ("efficiency_k", q.carbon.efficiency_k),
-            ("level", q.carbon.level),
-        ):
-            if value:
-                carbon[key] = value
-        out["carbon"] = carbon
-    return orjson.dumps(out, option=_SORTED)
+    steps = orjson.Fragment(b"[" + b",".join(map(_step, q.steps)) + b"]") if q.steps else None
+    document = document_of(q, quote_id=quote_id, request=request, base_rate=_base(q), steps=steps)
+    return orjson.dumps(document, option=_SORTED)
