@@ -8,10 +8,11 @@ base rate of a fixing. Here each step's and each base rate's JSON is rendered on
 spliced in (orjson.Fragment); the rest is the few per-quote values.
 
 The mapping itself is quote_document's (`documents.document_of`, written once); only the
-base rate and the steps come in as fragments. tests/unit/test_quote_bytes.py holds the bytes equal to
-`canonical_json(quote_document(...))` over drawn quotes of every product. Replay only ever
-compares these bytes with a recorded response: if they differed from quote_document's,
-an intact record would merely take today's path (which renders with quote_document).
+base rate and the steps come in as fragments. tests/unit/test_quote_bytes.py holds the
+bytes equal to `canonical_json(quote_document(...))` over drawn quotes of every product.
+Replay only ever compares these bytes with a recorded response: if they differed from
+quote_document's, an intact record would merely take today's path (which renders with
+quote_document).
 """
 
 from __future__ import annotations
